@@ -1,0 +1,108 @@
+"""The `ardoise.certificate/1` document: canonical bytes (RFC 8785) and Ed25519 signatures.
+
+The ledger imports this module (and only this one from the appliance) to verify what it
+receives, so it stays free of disk, network and UI concerns.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+SCHEMA_ID = "ardoise.certificate/1"
+SCHEMA_PATH = Path(__file__).parent / "certificate.schema.json"
+
+
+class CertificateError(Exception):
+    """The document is malformed, unsigned, or its signature does not verify."""
+
+
+def canonical(document: dict[str, Any]) -> bytes:
+    """RFC 8785 (JSON Canonicalization Scheme) bytes."""
+    return rfc8785.dumps(document)
+
+
+def unsigned(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k != "signature"}
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def public_pem(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def load_public_pem(data: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, Ed25519PublicKey):
+        raise CertificateError("public key is not Ed25519")
+    return key
+
+
+def load_private_pem(data: bytes) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(data, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise CertificateError("private key is not Ed25519")
+    return key
+
+
+def private_pem(private_key: Ed25519PrivateKey) -> bytes:
+    return private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def sign(document: dict[str, Any], private_key: Ed25519PrivateKey) -> dict[str, Any]:
+    """A copy of the document with its `signature` member."""
+    body = copy.deepcopy(unsigned(document))
+    value = private_key.sign(canonical(body))
+    body["signature"] = {
+        "alg": "ed25519",
+        "key_id": key_id(private_key.public_key()),
+        "value": base64.b64encode(value).decode("ascii"),
+    }
+    return body
+
+
+def verify_signature(document: dict[str, Any], public_key: Ed25519PublicKey) -> None:
+    sig = document.get("signature")
+    if not isinstance(sig, dict) or sig.get("alg") != "ed25519":
+        raise CertificateError("missing or unsupported signature")
+    if sig.get("key_id") != key_id(public_key):
+        raise CertificateError("signed by another key")
+    try:
+        raw = base64.b64decode(str(sig.get("value", "")), validate=True)
+        public_key.verify(raw, canonical(unsigned(document)))
+    except (InvalidSignature, ValueError) as exc:
+        raise CertificateError("signature does not verify") from exc
+
+
+def leaf_bytes(document: dict[str, Any]) -> bytes:
+    """What the ledger's log hashes: the RFC 8785 bytes of the whole signed certificate."""
+    return canonical(document)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CertificateError(f"{path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CertificateError(f"{path}: not a JSON object")
+    return data

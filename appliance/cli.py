@@ -1,0 +1,93 @@
+"""The `ardoise` command (CLI contract in DESIGN.md).
+
+Each subcommand lives in appliance/commands/<name>.py with `register(subparsers, common)`.
+Exit codes: 0 success; 1 some target failed; 2 usage or config error; 3 refused for safety.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from appliance import __version__
+from appliance.errors import EXIT_USAGE, Refused, UsageError
+from appliance.i18n import _, set_language
+from appliance.paths import default_data_dir
+
+COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # one line, no usage dump, exit 2 (CLI contract)
+        print(f"{self.prog}: {_('error')}: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def kernel_cmdline_value(key: str, cmdline: str = "/proc/cmdline") -> str | None:
+    try:
+        words = Path(cmdline).read_text().split()
+    except OSError:
+        return None
+    for word in words:
+        if word.startswith(key + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = Parser(add_help=False)
+    common.add_argument("--json", action="store_true", help=_("one JSON document on stdout"))
+    common.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help=_("data directory (keys, journal, spool, images)"))
+    common.add_argument("--lang", default=None, metavar="fr|en", help=_("language for people"))
+    common.add_argument("-v", "--verbose", action="store_true", help=_("log details on stderr"))
+    parser = Parser(prog="ardoise", description=_("Erase, image and certify disks."))
+    parser.add_argument("--version", action="version", version=f"ardoise {__version__}")
+    parser.add_argument("--lang", dest="top_lang", default=None, metavar="fr|en",
+                        help=_("language for people"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"appliance.commands.{name}")
+        module.register(sub, common)
+    return parser
+
+
+def _early_language(argv: list[str]) -> None:
+    lang = None
+    for i, word in enumerate(argv):
+        if word == "--lang" and i + 1 < len(argv):
+            lang = argv[i + 1]
+        elif word.startswith("--lang="):
+            lang = word.split("=", 1)[1]
+    set_language(lang or os.environ.get("ARDOISE_LANG") or kernel_cmdline_value("ardoise.lang"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _early_language(argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.data is None:
+        args.data = default_data_dir()
+    try:
+        return int(args.func(args))
+    except (UsageError, Refused) as exc:
+        print(f"ardoise: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ardoise: " + _("interrupted"), file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

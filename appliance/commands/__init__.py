@@ -1,0 +1,1 @@
+"""One module per `ardoise` subcommand: register(subparsers, common) + a run function."""

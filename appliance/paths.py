@@ -1,0 +1,24 @@
+"""Where the appliance keeps its data: keys, journal, spool, images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+STICK_DATA = Path("/run/ardoise/data")  # the ARDOISE partition, mounted by the live system
+FALLBACK_DATA = Path("/var/lib/ardoise")
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("ARDOISE_DATA")
+    if env:
+        return Path(env)
+    if os.path.ismount(STICK_DATA):
+        return STICK_DATA
+    return FALLBACK_DATA
+
+
+def data_subdir(data: Path, name: str) -> Path:
+    path = data / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,93 @@
+"""Shared fixtures.
+
+Unit tests never run a real external command: an autouse fixture installs a runner that
+raises. Tests that replay captured output use `fake_runner` (keyed on argv, not call
+order); integration tests that really need commands are marked `integration` and opt in
+with the `real_commands` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from erasure import runner
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class UnexpectedCommand(AssertionError):
+    pass
+
+
+def _forbidden(argv: Sequence[str], timeout: float, input: str | None = None) -> runner.Result:
+    raise UnexpectedCommand(f"unit test tried to run a real command: {list(argv)}")
+
+
+class FakeRunner:
+    """Replays captured outputs keyed on argv. Unknown argv raises."""
+
+    def __init__(self) -> None:
+        self.responses: dict[tuple[str, ...], runner.Result | Callable[..., runner.Result]] = {}
+        self.calls: list[tuple[str, ...]] = []
+
+    def add(self, argv: Sequence[str], stdout: str = "", returncode: int = 0, stderr: str = "",
+            fixture: str | None = None) -> None:
+        if fixture is not None:
+            stdout = (FIXTURES / fixture).read_text()
+        self.responses[tuple(argv)] = runner.Result(tuple(argv), returncode, stdout, stderr, 0.0)
+
+    def add_callable(self, argv: Sequence[str], fn: Callable[..., runner.Result]) -> None:
+        self.responses[tuple(argv)] = fn
+
+    def __call__(self, argv: Sequence[str], timeout: float, input: str | None = None) -> runner.Result:
+        key = tuple(argv)
+        self.calls.append(key)
+        if key not in self.responses:
+            raise UnexpectedCommand(f"no captured output for {list(argv)}")
+        response = self.responses[key]
+        if callable(response):
+            return response(argv, timeout, input)
+        return response
+
+
+@pytest.fixture(autouse=True)
+def _no_real_commands(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "real_commands" in request.fixturenames:
+        yield
+        return
+    previous = runner.set_runner(_forbidden)
+    try:
+        yield
+    finally:
+        runner.set_runner(previous)
+
+
+@pytest.fixture
+def real_commands() -> Iterator[None]:
+    previous = runner.set_runner(runner.subprocess_runner)
+    try:
+        yield
+    finally:
+        runner.set_runner(previous)
+
+
+@pytest.fixture
+def fake_runner() -> Iterator[FakeRunner]:
+    fake = FakeRunner()
+    previous = runner.set_runner(fake)
+    try:
+        yield fake
+    finally:
+        runner.set_runner(previous)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="needs root (loop devices, QEMU)")
+        for item in items:
+            if "integration" in item.keywords or "e2e" in item.keywords:
+                item.add_marker(skip)

@@ -1,0 +1,1 @@
+"""The technician's Textual TUI: renders state, sends commands, never touches disks."""
