@@ -12,7 +12,7 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make git util-linux e2fspro
 	postgresql chromium chromium-driver poppler-utils gettext zstd iproute2 \
 	smartmontools nvme-cli hdparm sg3-utils curl ca-certificates file cpio
 
-.PHONY: help deps venv test lint unit demo bench image stick stick-image netboot lock clean translations
+.PHONY: help deps venv test lint unit demo bench image stick stick-image netboot lock clean translations po
 
 help:
 	@echo "make demo   - the whole appliance demo (ISO, ledger, QEMU, unattended run)"
@@ -40,6 +40,13 @@ venv: $(STAMP)/venv translations
 
 translations: $(STAMP)/venv
 	$(BIN)/python -m appliance.i18n compile
+
+# Extract every user-facing string and merge it into the French catalog (then translate).
+po: venv
+	$(BIN)/pybabel extract -q -F appliance/babel.cfg -k _ -k N_ -k Msg -k ngettext:1,2 \
+		--no-location --sort-output -o build/ardoise.pot erasure appliance tui ledger
+	$(BIN)/pybabel update -q --no-fuzzy-matching -N -i build/ardoise.pot \
+		-d appliance/locale -D ardoise -l fr
 
 lock:
 	uv pip compile --universal --python-version 3.11 --generate-hashes -q \
