@@ -10,7 +10,9 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make git util-linux e2fspro
 	fio nwipe bmap-tools coreutils xorriso mtools exfatprogs exfat-fuse dosfstools \
 	gdisk parted qemu-system-x86 qemu-utils ovmf debootstrap squashfs-tools \
 	postgresql chromium chromium-driver poppler-utils gettext zstd iproute2 \
-	smartmontools nvme-cli hdparm sg3-utils curl ca-certificates file cpio
+	smartmontools nvme-cli hdparm sg3-utils curl ca-certificates file cpio \
+	wrk fonts-dejavu-core \
+	extlinux syslinux-common cloud-guest-utils fdisk
 
 .PHONY: help deps venv test lint unit demo bench image stick stick-image netboot lock clean translations po
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from jsonschema import Draft202012Validator
 
 SCHEMA_ID = "ardoise.certificate/1"
 SCHEMA_PATH = Path(__file__).parent / "certificate.schema.json"
@@ -106,3 +109,39 @@ def load(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CertificateError(f"{path}: not a JSON object")
     return data
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def schema_errors(document: Any) -> list[str]:
+    """Every way the document departs from certificate.schema.json ("path: message")."""
+    if isinstance(document, dict) and document.get("schema") != SCHEMA_ID:
+        return [f"schema: unknown certificate version {document.get('schema')!r}"]
+    errors = sorted(_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(document)'}: {e.message}"
+            for e in errors]
+
+
+def validate(document: Any) -> None:
+    """Raise CertificateError unless the document matches the ardoise.certificate/1 schema."""
+    errors = schema_errors(document)
+    if errors:
+        raise CertificateError("; ".join(errors[:5]))
+
+
+def verify(document: dict[str, Any], public_keys: Ed25519PublicKey | Iterable[Ed25519PublicKey]
+           ) -> Ed25519PublicKey:
+    """Schema and signature: the key (among those trusted) that signed it, or CertificateError."""
+    validate(document)
+    keys = [public_keys] if isinstance(public_keys, Ed25519PublicKey) else list(public_keys)
+    wanted = document["signature"]["key_id"]
+    for key in keys:
+        if key_id(key) == wanted:
+            verify_signature(document, key)
+            return key
+    raise CertificateError(f"signed by an unknown key {wanted[:16]}")

@@ -46,7 +46,13 @@ def read_system_state(mountinfo: str = "/proc/self/mountinfo", swaps: str = "/pr
             parts = line.split()
             devno, mountpoint = parts[2], parts[4].replace("\\040", " ")
             if devno.startswith("0:"):
-                continue
+                # btrfs (and other multi-device filesystems) report an anonymous device
+                # number: the disk is the mount source (proc(5): fields after " - ")
+                source = parts[parts.index("-") + 2] if "-" in parts[6:] else ""
+                real = _block_devno(source) if source.startswith("/dev/") else None
+                if real is None:
+                    continue
+                devno = real
             state.mounted.setdefault(devno, mountpoint)
             if mountpoint in LIVE_MEDIUM_MOUNTS or mountpoint == DATA_MOUNT:
                 state.live.add(devno)
@@ -66,6 +72,17 @@ def read_system_state(mountinfo: str = "/proc/self/mountinfo", swaps: str = "/pr
     except FileNotFoundError:
         pass
     return state
+
+
+def _block_devno(path: str) -> str | None:
+    """"maj:min" of a block device node, or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISBLK(st.st_mode):
+        return None
+    return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
 
 
 def _read(path: Path, default: str = "") -> str:

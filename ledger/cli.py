@@ -1,8 +1,165 @@
-"""`ardoise-ledger` (placeholder until the ledger issue lands)."""
+"""`ardoise-ledger`: serve the ledger, enroll and revoke appliance keys, create tokens,
+verify the log."""
 
+from __future__ import annotations
+
+import argparse
+import json
 import sys
+from pathlib import Path
+
+from appliance.i18n import _, set_language
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def main() -> int:
-    print("ardoise-ledger: not available yet", file=sys.stderr)
-    return 2
+def _db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="URL", default=None,
+                   help=_("SQLite file or postgresql:// URL (default: ./ardoise-ledger.db)"))
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ardoise-ledger",
+                                 description=_("Ardoise ledger: certificates in a verifiable log"))
+    ap.add_argument("--lang", default=None, help=_("language of messages (en, fr)"))
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help=_("run the ledger web server"))
+    _db(s)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--tls-cert", type=Path, default=None)
+    s.add_argument("--tls-key", type=Path, default=None)
+    s.add_argument("--netboot", type=Path, default=None,
+                   help=_("directory served under /netboot/ for rack machines"))
+    s.add_argument("--lost-after", type=float, default=120.0,
+                   help=_("seconds without heartbeat before a machine is shown as lost"))
+    s.add_argument("--log-level", default="info")
+    s.add_argument("--access-log", action="store_true", help=_("log every request"))
+
+    e = sub.add_parser("enroll", help=_("enroll an appliance public key"))
+    _db(e)
+    e.add_argument("--name", required=True)
+    e.add_argument("--pubkey", type=Path, required=True, help=_("PEM public key file"))
+    e.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("revoke", help=_("revoke an appliance key"))
+    _db(r)
+    r.add_argument("key_id")
+
+    tk = sub.add_parser("token", help=_("access and enrollment tokens"))
+    tsub = tk.add_subparsers(dest="token_command", required=True)
+    tc = tsub.add_parser("create", help=_("create a token and print it alone on stdout"))
+    _db(tc)
+    tc.add_argument("--enroll", action="store_true",
+                    help=_("a token that can only enroll appliances (rack machines)"))
+    tc.add_argument("--name", default="")
+    tr = tsub.add_parser("revoke", help=_("revoke a token"))
+    _db(tr)
+    tr.add_argument("token")
+
+    v = sub.add_parser("verify-log", help=_("recompute every leaf, root and signature"))
+    _db(v)
+    v.add_argument("--json", action="store_true")
+    return ap
+
+
+def _engine(url: str | None):  # type: ignore[no-untyped-def]
+    from ledger.db import make_engine, upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    set_language(args.lang)
+    try:
+        return _run(args)
+    except (OSError, ValueError) as exc:
+        print(_("ardoise-ledger: {error}").format(error=exc), file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "verify-log":
+        from ledger.db import make_engine
+        from ledger.verify import verify_log
+
+        report = verify_log(make_engine(args.db))
+        if args.json:
+            print(json.dumps({"ok": report.ok, "tree_size": report.tree_size,
+                              "heads_checked": report.heads_checked,
+                              "problems": report.problems}))
+        else:
+            for problem in report.problems:
+                print(problem)
+            if report.ok:
+                print(_("Log verified: {n} entries, {h} signed tree heads.").format(
+                    n=report.tree_size, h=report.heads_checked))
+            else:
+                print(_("The log does NOT verify: {n} problems.").format(n=len(report.problems)))
+        return EXIT_OK if report.ok else EXIT_FAILED
+
+    from ledger.store import Ledger
+
+    ledger = Ledger(_engine(args.db))
+    if args.command == "enroll":
+        try:
+            kid, new = ledger.enroll(args.name, args.pubkey.read_bytes())
+        except PermissionError:
+            print(_("This key was revoked; it cannot be enrolled again."), file=sys.stderr)
+            return EXIT_FAILED
+        except Exception as exc:
+            print(_("Not an Ed25519 public key: {error}").format(error=exc), file=sys.stderr)
+            return EXIT_USAGE
+        if args.json:
+            print(json.dumps({"key_id": kid, "name": args.name, "enrolled": new}))
+        else:
+            print(kid)
+            if not new:
+                print(_("This key was already enrolled."), file=sys.stderr)
+        return EXIT_OK
+    if args.command == "revoke":
+        if not ledger.revoke(args.key_id):
+            print(_("No active appliance key {key}.").format(key=args.key_id), file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    if args.command == "token":
+        if args.token_command == "create":
+            print(ledger.create_token("enroll" if args.enroll else "admin", args.name))
+            return EXIT_OK
+        if not ledger.revoke_token(args.token):
+            print(_("No active token matches."), file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    return EXIT_USAGE
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ledger import logs
+    from ledger.app import build
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print(_("--tls-cert and --tls-key go together."), file=sys.stderr)
+        return EXIT_USAGE
+    if args.netboot is not None and not args.netboot.is_dir():
+        print(_("{path} is not a directory.").format(path=args.netboot), file=sys.stderr)
+        return EXIT_USAGE
+    logs.setup(args.log_level)
+    app = build(args.db, netboot=args.netboot, lost_after=args.lost_after)
+    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools",
+                ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
+                ssl_keyfile=str(args.tls_key) if args.tls_key else None,
+                log_config=logs.uvicorn_log_config(args.log_level),
+                access_log=args.access_log, server_header=False)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

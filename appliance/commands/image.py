@@ -1,17 +1,248 @@
-"""`ardoise image` (placeholder until its issue lands)."""
+"""`ardoise image build|write|hash` (CLI contract in DESIGN.md).
+
+    ardoise image build SOURCE.img --out DIR [--name N --version V] [--sign-key K] [--bmap F]
+    ardoise image write MANIFEST(path|URL) DEVICE [--trust PUBKEY.pem]... [--yes] [--json]
+    ardoise image hash DEVICE --manifest MANIFEST [--trust PUBKEY.pem]... [--json]
+
+Exit codes: 0 imaged / hashes match; 1 the write or the check failed; 2 bad input;
+3 refused for safety, nothing written (ineligible disk, disk too small, manifest invalid,
+unsigned or signed by a key that is not trusted, confirmation not given).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any
 
-from appliance.errors import UsageError
-from appliance.i18n import _
+from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
+from appliance.i18n import _, format_rate, format_size, tr
+from appliance.imaging import build, manifest, writer
+from appliance.output import emit_json, say, warn
+from erasure.discovery import NotAWholeDisk, resolve
+from erasure.disk import Disk
+from erasure.methods.base import Progress
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("image", parents=[common], help=_("not available yet"))
-    p.set_defaults(func=run)
+    p = sub.add_parser("image", help=_("build, write and check OS images"))
+    isub = p.add_subparsers(dest="image_command", metavar="build|write|hash",
+                            parser_class=type(p))
+    isub.required = True
+
+    b = isub.add_parser("build", parents=[common], help=_("make a signed image from a raw disk image"))
+    b.add_argument("source", type=Path, metavar="SOURCE.img")
+    b.add_argument("--out", type=Path, required=True, metavar="DIR")
+    b.add_argument("--name", default=None)
+    b.add_argument("--version", dest="image_version", default="1", metavar="V")
+    b.add_argument("--sign-key", type=Path, default=None, metavar="K",
+                   help=_("publisher's Ed25519 private key (PEM)"))
+    b.add_argument("--bmap", type=Path, default=None, metavar="FILE",
+                   help=_("use a bmaptool map: unmapped ranges are left out"))
+    b.add_argument("--chunk-mib", type=int, default=4, metavar="N")
+    b.add_argument("--level", type=int, default=6, help=_("zstd compression level"))
+    b.set_defaults(func=run_build)
+
+    w = isub.add_parser("write", parents=[common], help=_("write an image onto a disk and verify it"))
+    w.add_argument("manifest", metavar="MANIFEST", help=_("manifest path or http(s) URL"))
+    w.add_argument("device", metavar="DEVICE")
+    w.add_argument("--trust", type=Path, action="append", default=[], metavar="PUBKEY.pem",
+                   help=_("publisher key to trust (default: DATA/keys/trusted/*.pem)"))
+    w.add_argument("--yes", action="store_true", help=_("do not ask for confirmation"))
+    w.add_argument("--grow-last", action="store_true",
+                   help=_("grow the last partition to the end of a larger disk"))
+    w.add_argument("--assume-zeroed", action="store_true",
+                   help=_("the disk already reads as zero: do not zero must-zero ranges"))
+    w.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                   help=_("keep what is downloaded in DIR"))
+    w.add_argument("--workers", type=int, default=4, metavar="N")
+    w.add_argument("--allow-external", action="store_true",
+                   help=_("allow a USB or removable disk"))
+    w.add_argument("--no-certificate", action="store_true", help=_("do not issue a certificate"))
+    w.set_defaults(func=run_write)
+
+    h = isub.add_parser("hash", parents=[common], help=_("re-hash a disk against a manifest"))
+    h.add_argument("device", metavar="DEVICE")
+    h.add_argument("--manifest", required=True, metavar="MANIFEST")
+    h.add_argument("--trust", type=Path, action="append", default=[], metavar="PUBKEY.pem")
+    h.add_argument("--workers", type=int, default=4, metavar="N")
+    h.set_defaults(func=run_hash)
 
 
-def run(args: argparse.Namespace) -> int:
-    raise UsageError(_("this command is not available yet"))
+# ---------------------------------------------------------------- build
+
+
+def run_build(args: argparse.Namespace) -> int:
+    key = None
+    if args.sign_key is not None:
+        try:
+            from appliance.certificate import load_private_pem
+
+            key = load_private_pem(args.sign_key.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise UsageError(_("cannot read signing key {path}: {error}")
+                             .format(path=args.sign_key, error=exc)) from None
+    if not args.source.is_file() and not args.source.is_block_device():
+        raise UsageError(_("{path}: no such image").format(path=args.source))
+    if args.chunk_mib < 1 or args.chunk_mib > 64:
+        raise UsageError(_("--chunk-mib must be between 1 and 64"))
+    try:
+        result = build.build_image(args.source, args.out, name=args.name,
+                                   version=args.image_version, sign_key=key, bmap=args.bmap,
+                                   chunk_bytes=args.chunk_mib << 20, level=args.level)
+    except build.BuildError as exc:
+        raise UsageError(tr(exc.message)) from None
+    if args.json:
+        emit_json(result.to_dict())
+        return EXIT_OK
+    d = result.to_dict()
+    say(_("{manifest}: {chunks} chunks, {mapped} stored as {data}, {zero} must be zero, "
+          "{free} unused").format(manifest=d["manifest"], chunks=d["chunks"],
+                                  mapped=format_size(d["mapped_bytes"]),
+                                  data=format_size(d["data_bytes"]),
+                                  zero=format_size(d["must_zero_bytes"]),
+                                  free=format_size(d["free_bytes"])))
+    say(_("root hash {hash}").format(hash=d["root_hash"]))
+    if not d["signed"]:
+        warn(_("warning: the image is not signed (--sign-key): appliances will refuse it"))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- write
+
+
+def _trust(args: argparse.Namespace) -> list[Path]:
+    return list(args.trust) or manifest.default_trust(Path(args.data))
+
+
+def _target(path: str, allow_external: bool) -> Disk | None:
+    try:
+        return resolve(path, allow_external=allow_external)
+    except NotAWholeDisk:
+        return None
+
+
+def _confirm(disk: Disk, source: str) -> None:
+    warn(f"  {disk.path:14} {format_size(disk.size_bytes):>10}  {disk.model} "
+         f"[{disk.serial or '-'}]")
+    warn(_("Everything on this disk will be replaced by {source}. Type {phrase} to go on:")
+         .format(source=source, phrase=disk.path))
+    sys.stderr.flush()
+    if sys.stdin.readline().strip() != disk.path:
+        raise Refused(_("not confirmed: nothing was written"))
+
+
+class _Lines:
+    """Progress for people: one line per phase every 10%."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.seen: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, event: Progress) -> None:
+        if self.quiet:
+            return
+        step = int(event.fraction * 10)
+        with self.lock:
+            if self.seen.get(event.phase, -1) >= step:
+                return
+            self.seen[event.phase] = step
+        phase = _("writing") if event.phase == "image" else _("reading back")
+        warn(_("{path}: {phase} {percent}% ({rate})").format(
+            path=event.path, phase=phase, percent=step * 10,
+            rate=format_rate(event.rate_bytes_per_s)))
+
+
+def run_write(args: argparse.Namespace) -> int:
+    disk = _target(args.device, args.allow_external)
+    if disk is not None and disk.eligible and not args.yes:
+        _confirm(disk, args.manifest)
+    result = writer.write_image(args.manifest, args.device, _trust(args),
+                                progress=_Lines(args.json), workers=max(1, args.workers),
+                                assume_zeroed=args.assume_zeroed, grow_last=args.grow_last,
+                                cache_dir=args.cache, allow_external=args.allow_external)
+    certificate = None if args.no_certificate else certify(result, disk, Path(args.data))
+    doc = result.to_dict()
+    doc["certificate"] = certificate
+    if args.json:
+        emit_json({"results": [doc]})
+    else:
+        _report(result, certificate)
+    if result.status == writer.REFUSED:
+        return EXIT_REFUSED
+    return EXIT_OK if result.status == writer.IMAGED else EXIT_FAILED
+
+
+def _report(r: writer.ImageResult, certificate: str | None) -> None:
+    if r.status == writer.IMAGED:
+        say(_("{path}: {name} {version} written and verified: {size} in {seconds:.1f} s "
+              "(write {write:.1f} s, read-back {readback:.1f} s)").format(
+            path=r.path, name=r.name, version=r.version, size=format_size(r.bytes_written),
+            seconds=r.seconds, write=r.write_seconds, readback=r.readback_seconds))
+        say(_("read-back root hash {hash}").format(hash=r.readback_root_hash))
+    elif r.status == writer.REFUSED:
+        warn(_("ardoise: refused {path}: nothing was written").format(path=r.path))
+    else:
+        warn(_("ardoise: {path}: image NOT written correctly").format(path=r.path))
+    for e in r.errors:
+        warn("  " + tr(e))
+    if certificate:
+        say(_("certificate: {path}").format(path=certificate))
+
+
+def certify(result: writer.ImageResult, disk: Disk | None, data_dir: Path) -> str | None:
+    """Issue the disk's certificate (image section + what happened) into the spool."""
+    try:
+        from appliance import certify as cert
+        from appliance import inventory
+    except ImportError:  # pragma: no cover - the certificate layer is part of the appliance
+        return None
+    errors = [f"image: {e}" for e in result.errors]
+    status = "refused" if result.status == writer.REFUSED else "incomplete"
+    outcome: dict[str, Any] = {
+        "disk": disk.to_json() if disk is not None else {"path": result.path},
+        "level": "clear",
+        "method": None,
+        "status": status,
+        "errors": ["no sanitization in this run (image write only)", *errors],
+        "bytes_written": 0,
+    }
+    try:
+        document = cert.build_certificate(outcome=outcome, host=inventory.collect(),
+                                          image=result.certificate_image())
+        return str(cert.issue(document, data_dir))
+    except Exception as exc:  # noqa: BLE001 - the write result stands even if spooling fails
+        log.warning("certificate not issued: %s", exc)
+        warn(_("ardoise: certificate not issued: {error}").format(error=exc))
+        return None
+
+
+# ---------------------------------------------------------------- hash
+
+
+def run_hash(args: argparse.Namespace) -> int:
+    trust = list(args.trust) or manifest.default_trust(Path(args.data))
+    result = writer.hash_device(args.device, args.manifest, trust or None,
+                                progress=_Lines(args.json), workers=max(1, args.workers))
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        if result.status == "match":
+            say(_("{path}: matches {name} {version} (root hash {hash})").format(
+                path=result.path, name=result.name, version=result.version,
+                hash=result.readback_root_hash))
+        elif result.status == "partition-table-adjusted":
+            say(_("{path}: matches {name} {version}; only the partition table differs, as "
+                  "adjusted for a larger disk").format(path=result.path, name=result.name,
+                                                       version=result.version))
+        else:
+            warn(_("{path}: does NOT match the manifest").format(path=result.path))
+        for e in result.errors:
+            warn("  " + tr(e))
+    return EXIT_OK if result.status in ("match", "partition-table-adjusted") else EXIT_FAILED

@@ -1,17 +1,177 @@
-"""`ardoise run` (placeholder until its issue lands)."""
+"""`ardoise run --config FILE [--unattended] [--json]`: the whole journey, headless.
+
+Every eligible disk (or only the ones named with --device) is erased, verified, imaged
+and certified in parallel. Interactive use asks for a typed confirmation naming the
+count of disks (or --yes); --unattended needs `unattended.enabled: true` in the config
+and shows a countdown that any key cancels. Exit codes per the CLI contract.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import select
+import sys
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
 
-from appliance.errors import UsageError
-from appliance.i18n import _
+from appliance import jobs, unattended
+from appliance.battery import read_state as read_battery
+from appliance.config import Config, ConfigError, load_from, locate
+from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
+from appliance.i18n import _, format_size, set_language
+from appliance.output import emit_json, warn
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("run", parents=[common], help=_("not available yet"))
+    p = sub.add_parser("run", parents=[common],
+                       help=_("erase, verify, image and certify every eligible disk"))
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help=_("ardoise.yaml (default: ardoise.config= or DATA/ardoise.yaml)"))
+    p.add_argument("--unattended", action="store_true",
+                   help=_("no confirmation: a countdown any key cancels (config must allow it)"))
+    p.add_argument("--device", action="append", default=[], metavar="DEV",
+                   help=_("only this disk (repeatable)"))
+    p.add_argument("--yes", action="store_true", help=_("skip the typed confirmation"))
     p.set_defaults(func=run)
 
 
+def load_config(explicit: Path | None, data_dir: Path) -> Config:
+    from appliance.cli import kernel_cmdline_value
+
+    try:
+        return load_from(locate(explicit, data_dir, kernel_cmdline_value("ardoise.config")))
+    except ConfigError as exc:
+        raise UsageError(_("bad config, nothing was touched: {error}").format(error=exc)) from exc
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError(_("this command is not available yet"))
+    config = load_config(args.config, args.data)
+    if config.language and not args.lang:
+        set_language(config.language)
+    data_dir = config.data or args.data
+    if args.unattended and (reason := unattended.refusal(config)):
+        raise Refused(reason)
+    battery = read_battery()
+    if reason := battery.refusal(config.battery.min_percent):
+        raise Refused(reason)
+    for path in jobs.recover_unfinished(data_dir, config):
+        warn(_("interrupted job reported INCOMPLETE: {path}").format(path=path))
+    try:
+        targets = jobs.discover_targets(config, args.device or None)
+    except ValueError as exc:
+        raise Refused(str(exc)) from exc
+    selected = [t for t in targets if t.selected]
+    for t in targets:
+        line = f"{t.disk.path:14} {format_size(t.disk.size_bytes):>10} {t.disk.model} [{t.disk.serial or '-'}]"
+        warn(f"{line}  {t.method} ({t.level})" if t.selected else f"{line}  {_('excluded')}: {t.reason}")
+    if args.device and len(selected) < len(args.device):
+        raise Refused(_("some named disks cannot be erased: nothing was touched"))
+    if not selected:
+        warn(_("No disk to erase."))
+        if args.json:
+            emit_json({"results": [], "cancelled": False})
+        return EXIT_OK
+    if args.unattended:
+        if not countdown(config.unattended.countdown_seconds):
+            raise Refused(_("cancelled by a key press: nothing was touched"))
+    elif not args.yes:
+        confirm(len(selected))
+
+    cancel = threading.Event()
+    uplink = unattended.make_uplink(config, data_dir)
+    names: dict[str, str] = {}
+    run_ = jobs.Run(config, data_dir, targets, _printer(names), cancel)
+    names.update({job.job_id: job.disk.path for job in run_.jobs})
+    heartbeat = None
+    if uplink is not None and args.unattended:
+        heartbeat = unattended.Heartbeat(
+            uplink, lambda: {"host": _host_json(run_.host), "jobs": run_.status()},
+            config.ledger.heartbeat_seconds).start()
+    run_.start()
+    try:
+        while run_.alive():
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        warn(_("cancelling: every disk stops at a safe point and is reported INCOMPLETE"))
+        cancel.set()
+    results = run_.wait()
+    if heartbeat is not None:
+        heartbeat.stop()
+    pending = None
+    if uplink is not None:
+        pending = unattended.deliver(uplink, 300 if args.unattended else 10)
+    if args.json:
+        emit_json({"results": [r.to_json() for r in results], "cancelled": cancel.is_set(),
+                   "pending_certificates": pending})
+    else:
+        for r in results:
+            verdict = _("PASS") if r.passed else _("FAIL")
+            warn(f"{verdict}  {r.path} {r.model} [{r.serial}]  {r.erase_status}  {r.certificate_id or '-'}")
+    code = EXIT_OK if results and all(r.passed for r in results) else EXIT_FAILED
+    if args.unattended:
+        unattended.power_action(config.unattended.after)
+    return code
+
+
+def _host_json(host: object) -> object:
+    to_json = getattr(host, "to_json", None)
+    return to_json() if callable(to_json) else host
+
+
+def _printer(names: dict[str, str]) -> jobs.EventSink:
+    """People lines on stderr, one per step, progress every few seconds."""
+    last: dict[str, float] = {}
+
+    def sink(event: jobs.Event) -> None:
+        if isinstance(event, jobs.RunFinished | jobs.JobFinished):
+            return
+        who = names.get(event.job_id, event.job_id)
+        if isinstance(event, jobs.StepStarted):
+            warn(f"{who}: {event.step}")
+        elif isinstance(event, jobs.LogLine):
+            warn(f"{who}: {event.text}")
+        elif isinstance(event, jobs.StepProgress):
+            now = time.monotonic()
+            if now - last.get(event.job_id, 0.0) >= 5 or event.fraction >= 1:
+                last[event.job_id] = now
+                warn(f"{who}: {event.step} {event.fraction:5.1%}")
+    return sink
+
+
+def confirm(count: int) -> None:
+    word = _("ERASE")
+    expected = f"{word} {count}"
+    warn(_("This erases {n} disk(s) for good. Type '{expected}' to go on:").format(
+        n=count, expected=expected))
+    try:
+        answer = input()
+    except EOFError:
+        answer = ""
+    if answer.strip() != expected:
+        raise Refused(_("not confirmed: nothing was touched"))
+
+
+def countdown(seconds: int) -> bool:
+    """Count down on stderr; False when a key is pressed (on a terminal)."""
+    fd = sys.stdin.fileno() if sys.stdin and sys.stdin.isatty() else None
+    saved = termios.tcgetattr(fd) if fd is not None else None
+    try:
+        if fd is not None:
+            tty.setcbreak(fd)
+        for left in range(seconds, 0, -1):
+            warn(_("Unattended erasure starts in {n} s: press any key to cancel.").format(n=left))
+            if fd is not None:
+                ready, _w, _x = select.select([fd], [], [], 1.0)
+                if ready:
+                    os.read(fd, 64)
+                    return False
+            else:
+                time.sleep(1.0)
+        return True
+    finally:
+        if fd is not None and saved is not None:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)

@@ -1,17 +1,85 @@
-"""`ardoise spool` (placeholder until its issue lands)."""
+"""`ardoise spool list|flush`: certificates waiting for the ledger, and sending them now.
+
+The ledger address: --ledger, else $ARDOISE_LEDGER, else the last one the uplink used on
+this data partition. TLS is verified against DATA/keys/ledger-ca.pem when it exists, else
+the system's CA store. `flush` exits 0 when the spool is empty afterwards, 1 otherwise.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from typing import Any
 
-from appliance.errors import UsageError
-from appliance.i18n import _
+from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
+from appliance.i18n import _, ngettext
+from appliance.output import emit_json, say
+from appliance.spool import Spool
+from appliance.uplink import Uplink, saved_state
+
+CA_FILE = "keys/ledger-ca.pem"
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("spool", parents=[common], help=_("not available yet"))
-    p.set_defaults(func=run)
+    p = sub.add_parser("spool", parents=[common], help=_("certificates waiting for the ledger"))
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    lst = actions.add_parser("list", parents=[common], help=_("list spooled certificates"))
+    lst.set_defaults(func=run_list)
+    flush = actions.add_parser("flush", parents=[common],
+                               help=_("send pending certificates to the ledger now"))
+    flush.add_argument("--ledger", default=None, metavar="URL", help=_("ledger address"))
+    flush.set_defaults(func=run_flush)
 
 
-def run(args: argparse.Namespace) -> int:
-    raise UsageError(_("this command is not available yet"))
+def run_list(args: argparse.Namespace) -> int:
+    spool = Spool(args.data)
+    entries = spool.list()
+    counts = spool.counts()
+    uplink = saved_state(spool)
+    if args.json:
+        emit_json({"pending": counts["pending"], "sent": counts["sent"],
+                   "certificates": [e.to_json() for e in entries], "uplink": uplink})
+        return EXIT_OK
+    say(_("{pending} pending, {sent} sent").format(**counts))
+    for e in entries:
+        if e.state != "pending":
+            continue
+        note = ""
+        if e.note:
+            note = "  " + (_("conflict: the ledger has another certificate with this id")
+                           if e.note.get("status") == "conflict"
+                           else _("rejected: {reason}").format(reason=e.note.get("reason")))
+        say(f"  {e.id}{note}")
+    if uplink:
+        say(_("Last delivery: {when}").format(when=uplink.get("last_success_at") or "-"))
+        if uplink.get("last_error"):
+            say(_("Last error: {error}").format(error=uplink["last_error"]))
+    return EXIT_OK
+
+
+def run_flush(args: argparse.Namespace) -> int:
+    spool = Spool(args.data)
+    ledger = args.ledger or os.environ.get("ARDOISE_LEDGER") or \
+        (saved_state(spool) or {}).get("ledger")
+    if not ledger:
+        raise UsageError(_("no ledger address: use --ledger URL"))
+    ca = args.data / CA_FILE
+    uplink = Uplink(spool, ledger, ca=ca if ca.exists() else None)
+    report = uplink.flush_once()
+    result: dict[str, Any] = {"ledger": ledger, **report.to_json()}
+    if args.json:
+        emit_json(result)
+    else:
+        say(ngettext("{n} certificate delivered", "{n} certificates delivered",
+                     report.delivered).format(n=report.delivered))
+        for cert_id in report.conflicts:
+            say(_("{id}: conflict: the ledger has another certificate with this id").format(
+                id=cert_id))
+        for cert_id, reason in report.rejected.items():
+            say(_("{id}: rejected: {reason}").format(id=cert_id, reason=reason))
+        if report.error:
+            say(_("Stopped: {error}").format(error=report.error))
+        say(ngettext("{n} certificate still pending", "{n} certificates still pending",
+                     report.pending).format(n=report.pending))
+    return EXIT_OK if report.pending == 0 else EXIT_FAILED

@@ -1,17 +1,309 @@
-"""`ardoise wipe` (placeholder until its issue lands)."""
+"""`ardoise wipe DEVICE...`: erase whole disks, verify, report (CLI contract in DESIGN.md).
+
+Exit codes: 0 every disk erased; 1 some disk failed or was interrupted; 2 bad input, or a
+path that does not exist or is not a block device; 3 refused for safety, nothing written
+(a partition, an ineligible disk: boot medium, mounted, in swap, external without
+--allow-external; or the typed confirmation was not given). When one target is refused
+no disk is touched.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import stat
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
 
-from appliance.errors import UsageError
-from appliance.i18n import _
+from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
+from appliance.i18n import _, format_rate, format_size, ngettext, tr
+from appliance.output import emit_json, say, warn
+from erasure.discovery import NotAWholeDisk, resolve
+from erasure.disk import Disk
+from erasure.erase import METHOD_NAMES, Outcome, erase_disk, methods_for
+from erasure.methods.base import EraseContext, Progress
+from erasure.pattern import PATTERNS
+from erasure.verify import MODES
+
+LEVELS = ("clear", "purge")
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """'8M', '8MiB', '4096', '64k' -> bytes (binary units; block sizes are powers of two)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(_("bad size {text!r}: use a number with K, M or G")
+                                         .format(text=text))
+    unit = (match.group(2) or "").lower()[:1]
+    return int(match.group(1)) * _UNITS[unit]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(_("expected a whole number of at least 1, got {text!r}")
+                                         .format(text=text))
+    return value
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("wipe", parents=[common], help=_("not available yet"))
+    p = sub.add_parser("wipe", parents=[common], help=_("erase whole disks and verify"))
+    p.add_argument("devices", nargs="+", metavar="DEVICE", help=_("whole-disk device path"))
+    p.add_argument("--level", choices=LEVELS, default="clear", help=_("NIST level"))
+    p.add_argument("--method", default="auto", metavar="auto|METHOD",
+                   help=_("erase method (default: the plan for the level)"))
+    p.add_argument("--pattern", choices=PATTERNS, default=None,
+                   help=_("overwrite pattern (default: zero)"))
+    p.add_argument("--verify", choices=MODES, default="sample",
+                   help=_("read-back verification (default: sample)"))
+    p.add_argument("--passes", type=_positive, default=None, help=_("overwrite passes (default 1)"))
+    p.add_argument("--block-size", type=parse_size, default=None, metavar="SIZE",
+                   help=_("I/O size, e.g. 8M (default 8 MiB)"))
+    p.add_argument("--queue-depth", type=_positive, default=None, metavar="N",
+                   help=_("I/Os in flight per disk (default 4)"))
+    p.add_argument("--dry-run", action="store_true", help=_("show the plan only"))
+    p.add_argument("--yes", action="store_true", help=_("do not ask for confirmation"))
+    p.add_argument("--allow-external", action="store_true",
+                   help=_("allow USB and removable disks"))
     p.set_defaults(func=run)
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Reject bad or conflicting options (exit 2) before any disk is looked at."""
+    if args.method != "auto" and args.method not in METHOD_NAMES:
+        raise UsageError(_("unknown method {method}; use auto or one of: {names}").format(
+            method=args.method, names=", ".join(METHOD_NAMES)))
+    if args.method == "overwrite" and args.level == "purge":
+        raise UsageError(_("--method overwrite reaches clear, not purge"))
+    firmware = args.method not in ("auto", "overwrite")
+    if firmware and args.pattern is not None:
+        raise UsageError(_("--pattern applies to the overwrite method only"))
+    if firmware and args.passes is not None:
+        raise UsageError(_("--passes applies to the overwrite method only"))
+    if args.block_size is not None and (args.block_size % 4096 or
+                                        not 64 * 1024 <= args.block_size <= 256 * 1024**2):
+        raise UsageError(_("--block-size must be a multiple of 4 KiB between 64 KiB and 256 MiB"))
+    if args.queue_depth is not None and args.queue_depth > 64:
+        raise UsageError(_("--queue-depth must be between 1 and 64"))
+
+
+def find_disks(paths: list[str], allow_external: bool) -> list[Disk]:
+    """Whole disks for the paths; exit 2 for missing/non-block paths, 3 for partitions."""
+    disks: list[Disk] = []
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise UsageError(_("{path}: no such device").format(path=path)) from None
+        if not stat.S_ISBLK(mode):
+            raise UsageError(_("{path}: not a block device").format(path=path))
+        try:
+            disk = resolve(path, allow_external=allow_external)
+        except NotAWholeDisk as exc:
+            raise Refused(_("refused: {reason}").format(reason=tr(exc.args[0]))) from None
+        if any(d.path == disk.path for d in disks):
+            raise UsageError(_("{path} is named twice").format(path=disk.path))
+        disks.append(disk)
+    return disks
+
+
+def certify(outcome: Outcome, args: argparse.Namespace) -> str | None:
+    """The single place where a finished Outcome is handed on to be certified.
+
+    Returns the certificate's path in the spool; certificates are not issued yet.
+    """
+    return None
+
+
+def result_json(outcome: Outcome, certificate: str | None) -> dict[str, Any]:
+    data = outcome.to_json()
+    data["certificate"] = certificate
+    return data
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError(_("this command is not available yet"))
+    check_options(args)
+    disks = find_disks(args.devices, args.allow_external)
+    pattern = args.pattern or "zero"
+    refused = [d for d in disks if not d.eligible]
+    if refused:
+        return _refuse(args, disks, refused, pattern)
+    if args.dry_run:
+        return _dry_run(args, disks)
+    if not args.yes:
+        _confirm(disks)
+    options: dict[str, Any] = {}
+    if args.block_size:
+        options["block_size"] = args.block_size
+    if args.queue_depth:
+        options["queue_depth"] = args.queue_depth
+    outcomes = _erase_all(args, disks, pattern, options)
+    results = [(o, certify(o, args)) for o in outcomes]
+    if args.json:
+        emit_json({"results": [result_json(o, c) for o, c in results]})
+    else:
+        for outcome, _cert in results:
+            _report(outcome)
+    return EXIT_OK if all(o.status == "erased" for o in outcomes) else EXIT_FAILED
+
+
+def _refuse(args: argparse.Namespace, disks: list[Disk], refused: list[Disk], pattern: str) -> int:
+    outcomes = []
+    for d in disks:
+        if d in refused:
+            outcome = erase_disk(d, args.level, args.method, pattern, args.verify)  # refuses
+        else:
+            outcome = Outcome(d, args.level, None, None, pattern, "refused",
+                              errors=[_("not started: another target was refused")])
+        outcomes.append(outcome)
+    if args.json:
+        emit_json({"results": [result_json(o, None) for o in outcomes]})
+    for d in refused:
+        warn(_("ardoise: refused {path}: {reason}").format(path=d.path,
+                                                           reason=tr(d.excluded_reason)))
+    warn(_("ardoise: nothing was written"))
+    return EXIT_REFUSED
+
+
+def _dry_run(args: argparse.Namespace, disks: list[Disk]) -> int:
+    entries = []
+    for d in disks:
+        plan, order, errors = methods_for(d, args.level, args.method)
+        entries.append({"path": d.path, "id": d.id, "serial": d.serial, "level": args.level,
+                        "status": "planned" if order else "failed", "methods": order,
+                        "plan": {"level": plan.level, "reachable": plan.reachable,
+                                 "methods": plan.methods,
+                                 "reasons": [str(r) for r in plan.reasons]},
+                        "errors": [str(e) for e in errors]})
+        if not args.json:
+            if order:
+                say(_("{path}: would erase with {methods} ({level}), then verify: {verify}")
+                    .format(path=d.path, methods=", ".join(order), level=args.level,
+                            verify=args.verify))
+            else:
+                say(_("{path}: cannot erase: {reason}").format(
+                    path=d.path, reason="; ".join(tr(e) for e in errors)))
+    if args.json:
+        emit_json({"dry_run": True, "results": entries})
+    return EXIT_OK if all(e["methods"] for e in entries) else EXIT_FAILED
+
+
+def _confirm(disks: list[Disk]) -> None:
+    n = len(disks)
+    for d in disks:
+        warn(f"  {d.path:14} {format_size(d.size_bytes):>10}  {d.model} [{d.serial or '-'}]")
+    phrase = f"{_('ERASE')} {n}"
+    warn(ngettext("Every byte of this disk will be destroyed. Type {phrase} to go on:",
+                  "Every byte of these {n} disks will be destroyed. Type {phrase} to go on:",
+                  n).format(n=n, phrase=phrase))
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip()
+    if answer not in (phrase, f"ERASE {n}"):
+        raise Refused(_("not confirmed: nothing was written"))
+
+
+class _Display:
+    """Progress: a rich bar per disk on a terminal, a plain line every 10% otherwise."""
+
+    def __init__(self, disks: list[Disk], quiet: bool):
+        self.rich: Any = None
+        self.tasks: dict[str, Any] = {}
+        self.steps: dict[tuple[str, str], int] = {}
+        self.quiet = quiet
+        self.lock = threading.Lock()
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self.rich = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                                 console=Console(stderr=True))
+            for d in disks:
+                self.tasks[d.path] = self.rich.add_task(d.path, total=d.size_bytes)
+
+    def __enter__(self) -> _Display:
+        if self.rich is not None:
+            self.rich.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.rich is not None:
+            self.rich.stop()
+
+    def update(self, event: Progress) -> None:
+        phase = _("erasing") if event.phase == "erase" else (
+            _("verifying") if event.phase == "verify" else _("waiting"))
+        if self.rich is not None:
+            self.rich.update(self.tasks[event.path], completed=event.done_bytes,
+                             total=event.total_bytes, description=f"{event.path} {phase}")
+            return
+        if self.quiet:
+            return
+        step = int(event.fraction * 10)
+        with self.lock:
+            if self.steps.get((event.path, event.phase), -1) >= step:
+                return
+            self.steps[(event.path, event.phase)] = step
+        warn(_("{path}: {phase} {percent}% ({rate})").format(
+            path=event.path, phase=phase, percent=step * 10,
+            rate=format_rate(event.rate_bytes_per_s)))
+
+
+def _erase_all(args: argparse.Namespace, disks: list[Disk], pattern: str,
+               options: dict[str, Any]) -> list[Outcome]:
+    cancel = threading.Event()
+    outcomes: dict[str, Outcome] = {}
+    with _Display(disks, quiet=args.json) as display:
+        def job(disk: Disk, sink: Callable[[Progress], None]) -> None:
+            ctx = EraseContext(pattern=pattern, passes=args.passes or 1, progress=sink,
+                               cancel=cancel, options=dict(options))
+            outcomes[disk.path] = erase_disk(disk, args.level, args.method, pattern,
+                                             args.verify, ctx)
+
+        threads = [threading.Thread(target=job, args=(d, display.update), name=d.path,
+                                    daemon=True) for d in disks]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        except KeyboardInterrupt:
+            cancel.set()
+            warn(_("ardoise: interrupted, stopping (the disks are NOT erased)"))
+            for t in threads:
+                t.join()
+    return [outcomes[d.path] for d in disks]
+
+
+def _report(o: Outcome) -> None:
+    status = {"erased": _("erased"), "failed": _("FAILED"), "refused": _("refused"),
+              "incomplete": _("INCOMPLETE")}[o.status]
+    rate = o.bytes_written / o.erase.seconds if o.erase and o.erase.seconds else 0.0
+    say(_("{path}: {status} — {method}, {written} written in {seconds:.1f} s ({rate})").format(
+        path=o.disk.path, status=status, method=o.method or "-",
+        written=format_size(o.bytes_written), seconds=o.seconds, rate=format_rate(rate)))
+    v = o.verify
+    if v.result == "not-done":
+        say("  " + _("verification: not done"))
+    else:
+        say("  " + _("verification ({mode}): {result}, {checked} read ({share:.1f}% of the disk)")
+            .format(mode=v.mode, result=v.result, checked=format_size(v.bytes_checked),
+                    share=v.sample_share * 100))
+    for error in o.errors:
+        say("  " + tr(error))

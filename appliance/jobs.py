@@ -1,0 +1,471 @@
+"""The per-disk journey, for every front end (the TUI, `ardoise run`, unattended racks).
+
+    discovered → planned → erasing → verifying → imaging → hashing → certified → spooled
+
+Every disk is one Job running in its own thread; each step is written to the journal
+(fsync'd) before the work it names starts. The engine knows nothing of screens: it posts
+event dataclasses (StepStarted, StepProgress, LogLine, JobFinished, RunFinished) to one
+callback, which the TUI forwards to its message queue and `ardoise run` prints. One
+threading.Event cancels every job; a disk that fails never stops the others. Every job
+ends with a signed certificate in the spool, success or not (CLI contract).
+
+The work itself belongs to the modules that own it: erasure.erase (erase + verify),
+appliance.imaging (write + read-back hash), appliance.certify (certificate, signature,
+spool), appliance.journal. They are imported when a run starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance import __version__
+from appliance.config import Config
+from appliance.i18n import _, tr
+from erasure.disk import Disk, Plan
+from erasure.methods.base import Progress
+
+log = logging.getLogger(__name__)
+
+STEPS = ("discovered", "planned", "erasing", "verifying", "imaging", "hashing",
+         "certified", "spooled", "sent")
+PROGRESS_INTERVAL = 0.2  # seconds between two progress events of one job (coalesced)
+MAX_LOGGED_ERRORS = 5  # per job in the log; the certificate and JSON carry them all
+
+
+# --- what the front ends see ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    """A disk as the dashboard shows it: planned, or excluded with the reason."""
+
+    disk: Disk
+    plan: Plan | None
+    selected: bool
+    reason: str = ""  # why excluded (people text), "" when selected
+    fallback: bool = False  # purge unreachable, clear chosen because the config allows it
+
+    @property
+    def level(self) -> str:
+        return self.plan.level if self.plan else ""
+
+    @property
+    def method(self) -> str:
+        return self.plan.methods[0] if self.plan and self.plan.methods else ""
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    job_id: str
+    step: str
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    job_id: str
+    step: str
+    done_bytes: int
+    total_bytes: int
+    rate_bytes_per_s: float = 0.0
+    eta_seconds: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.done_bytes / self.total_bytes if self.total_bytes else 0.0
+
+
+@dataclass(frozen=True)
+class LogLine:
+    job_id: str
+    text: str
+    error: bool = False
+
+
+@dataclass
+class JobResult:
+    job_id: str
+    path: str
+    disk_id: str
+    model: str
+    serial: str
+    size_bytes: int
+    level: str = ""
+    method: str = ""
+    erase_status: str = "incomplete"  # erased | failed | refused | incomplete
+    verify_result: str = "not-done"  # pass | fail | not-done
+    image_status: str | None = None  # imaged | failed | refused | None (no image asked)
+    certificate_id: str | None = None
+    certificate_path: str | None = None
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    image_required: bool = False
+
+    @property
+    def passed(self) -> bool:
+        # never a pass without verification evidence (DESIGN.md safety rule 4)
+        if self.erase_status != "erased" or self.verify_result != "pass":
+            return False
+        if self.image_status not in (None, "imaged"):
+            return False
+        return not (self.image_required and self.image_status is None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id, "path": self.path, "id": self.disk_id, "model": self.model,
+            "serial": self.serial, "size_bytes": self.size_bytes, "level": self.level,
+            "method": self.method, "status": self.erase_status,
+            "verify": {"result": self.verify_result}, "image": self.image_status,
+            "passed": self.passed, "certificate": self.certificate_path,
+            "certificate_id": self.certificate_id, "errors": list(self.errors),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobResult:
+        """The inverse of to_json (results of a headless run, shown again)."""
+        return cls(job_id=data["job_id"], path=data["path"], disk_id=data["id"],
+                   model=data["model"], serial=data["serial"], size_bytes=data["size_bytes"],
+                   level=data.get("level", ""), method=data.get("method", ""),
+                   erase_status=data["status"],
+                   verify_result=(data.get("verify") or {}).get("result", "not-done"),
+                   image_status=data.get("image"), certificate_id=data.get("certificate_id"),
+                   certificate_path=data.get("certificate"), errors=list(data.get("errors", [])),
+                   seconds=float(data.get("seconds", 0.0)))
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    job_id: str
+    result: JobResult
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    results: tuple[JobResult, ...]
+    cancelled: bool
+
+
+Event = StepStarted | StepProgress | LogLine | JobFinished | RunFinished
+EventSink = Callable[[Event], None]
+
+
+# --- planning ------------------------------------------------------------------------------
+
+def plan_targets(disks: list[Disk], config: Config) -> list[Target]:
+    """Decide, for every disk, the plan or the reason it is left alone."""
+    from erasure.plan import make_plan
+
+    targets: list[Target] = []
+    for disk in disks:
+        if not disk.eligible:
+            targets.append(Target(disk, None, False, tr(disk.excluded_reason) or _("excluded")))
+            continue
+        _probe(disk)
+        plan = make_plan(disk, config.erase.level)
+        fallback = False
+        if not plan.reachable and config.erase.level == "purge" and config.erase.fallback_to_clear:
+            plan = make_plan(disk, "clear")
+            fallback = True
+        if config.erase.method != "auto":
+            if config.erase.method not in plan.methods and config.erase.method not in disk.methods:
+                targets.append(Target(disk, plan, False, _(
+                    "the configured method {method} is not supported by this drive").format(
+                        method=config.erase.method)))
+                continue
+            plan = Plan(plan.level, True, [config.erase.method], plan.reasons)
+        if not plan.reachable or not plan.methods:
+            reasons = "; ".join(tr(r) for r in plan.reasons)
+            targets.append(Target(disk, plan, False, _(
+                "cannot reach {level}: {reasons}").format(level=plan.level, reasons=reasons)))
+            continue
+        disk.plan = plan
+        targets.append(Target(disk, plan, True, "", fallback))
+    return targets
+
+
+def _probe(disk: Disk) -> None:
+    """Fill the drive's capabilities (erasure.probe) so the plan can use its firmware."""
+    try:
+        from erasure.probe import probe_device  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    try:
+        probe_device(disk)
+    except Exception as exc:  # a probe that fails leaves a plan without firmware methods
+        log.warning("probe of %s failed: %s", disk.path, exc)
+
+
+def discover_targets(config: Config, devices: list[str] | None = None) -> list[Target]:
+    """Every disk of this machine (or the named devices) with its plan."""
+    from erasure.discovery import NotAWholeDisk, decide, discover, resolve
+
+    if devices:
+        disks = []
+        for path in devices:
+            try:
+                disks.append(resolve(path, allow_external=config.erase.allow_external))
+            except NotAWholeDisk as exc:
+                raise ValueError(tr(exc.args[0]) if exc.args else str(exc)) from exc
+    else:
+        disks = discover()
+        if config.erase.allow_external:
+            disks = [decide(d, allow_external=True) for d in disks]
+    return plan_targets(disks, config)
+
+
+# --- one disk ------------------------------------------------------------------------------
+
+class Job:
+    def __init__(self, run: Run, target: Target):
+        self.run = run
+        self.target = target
+        self.disk = target.disk
+        # durable in state "discovered" from here on: an interruption is reported INCOMPLETE
+        self.job_id = run.journal.start(self.disk, run.run_id)
+        self.result = JobResult(
+            job_id=self.job_id, path=self.disk.path, disk_id=self.disk.id,
+            model=self.disk.model, serial=self.disk.serial, size_bytes=self.disk.size_bytes,
+            level=target.level, method=target.method,
+            image_required=run.config.image.required,
+        )
+        self.step = "discovered"
+        self._last_progress = 0.0
+
+    # events and journal
+    def enter(self, step: str, **details: Any) -> None:
+        self.step = step
+        self.run.journal.transition(self.job_id, step, **details)
+        self.run.post(StepStarted(self.job_id, step))
+
+    def say(self, text: str, error: bool = False) -> None:
+        self.run.post(LogLine(self.job_id, text, error))
+
+    def progress(self, event: Progress) -> None:
+        step = {"verify": "verifying", "readback": "hashing", "image": "imaging"}.get(
+            event.phase, self.step or "erasing")
+        if step != self.step and step in ("verifying", "hashing"):
+            self.enter(step)
+        now = time.monotonic()
+        final = event.total_bytes and event.done_bytes >= event.total_bytes
+        if not final and now - self._last_progress < PROGRESS_INTERVAL:
+            return
+        self._last_progress = now
+        self.run.post(StepProgress(self.job_id, step, event.done_bytes, event.total_bytes,
+                                   event.rate_bytes_per_s, event.eta_seconds))
+
+    def __call__(self) -> None:
+        start = time.monotonic()
+        outcome: Any = None
+        image: Any = None
+        try:
+            self.run.post(StepStarted(self.job_id, "discovered"))
+            self.enter("planned", level=self.target.level,
+                       methods=list(self.target.plan.methods) if self.target.plan else [],
+                       fallback_to_clear=self.target.fallback)
+            if self.target.fallback:
+                self.say(_("purge is not reachable on this drive: clear instead, as the "
+                           "config allows (recorded on the certificate)"))
+            outcome = self.erase()
+            if outcome is not None and self.result.erase_status == "erased" \
+                    and self.run.config.image.manifest and not self.run.cancel.is_set():
+                image = self.write_image()
+        except Exception as exc:
+            log.exception("job %s", self.job_id)
+            self.result.errors.append(str(exc))
+            self.say(str(exc), error=True)
+            if self.result.erase_status == "erased" and self.run.config.image.manifest:
+                self.result.image_status = "failed"
+            elif self.result.erase_status != "erased":
+                self.result.erase_status = "failed"
+        if self.run.cancel.is_set() and self.result.erase_status not in ("erased", "failed"):
+            self.result.erase_status = "incomplete"
+        self.result.seconds = time.monotonic() - start
+        self.certify(outcome, image)
+        self.run.post(JobFinished(self.job_id, self.result))
+
+    def erase(self) -> Any:
+        from erasure.erase import erase_disk
+        from erasure.methods.base import EraseContext
+
+        cfg = self.run.config.erase
+        ctx = EraseContext(pattern=cfg.pattern, progress=self.progress, cancel=self.run.cancel,
+                           journal=lambda event, details: self.run.journal.record(
+                               self.job_id, event, details or None),
+                           options={"remove_hpa": cfg.remove_hpa})
+        self.enter("erasing", method=self.target.method, level=self.target.level,
+                   pattern=cfg.pattern, verify=cfg.verify)
+        self.say(_("erasing with {method} ({level})").format(
+            method=self.target.method, level=self.target.level))
+        method = self.target.method if cfg.method != "auto" else "auto"
+        outcome = erase_disk(self.disk, self.target.level, method, cfg.pattern, cfg.verify, ctx)
+        self.result.erase_status = outcome.status
+        if outcome.method:
+            self.result.method = outcome.method
+        self.result.verify_result = outcome.verify.result
+        errors = [tr(error) for error in outcome.errors]
+        self.result.errors.extend(errors)
+        for text in errors[:MAX_LOGGED_ERRORS]:
+            self.say(text, error=True)
+        if len(errors) > MAX_LOGGED_ERRORS:
+            self.say(_("... and {n} more errors (all on the certificate)").format(
+                n=len(errors) - MAX_LOGGED_ERRORS), error=True)
+        self.say(_("erase: {status}, verification: {verify}").format(
+            status=self.result.erase_status, verify=self.result.verify_result))
+        return outcome
+
+    def write_image(self) -> Any:
+        from appliance.imaging import write_image  # type: ignore[attr-defined]
+
+        manifest = self.run.config.image.manifest
+        assert manifest is not None
+        self.enter("imaging", manifest=manifest)
+        self.say(_("writing the image {manifest}").format(manifest=manifest))
+        image = write_image(manifest, self.disk.path, list(self.run.trust_keys()),
+                            progress=self.progress, cancel=self.run.cancel)
+        self.result.image_status = str(image.status)
+        for error in getattr(image, "errors", []) or []:
+            self.result.errors.append(tr(error))
+            self.say(tr(error), error=True)
+        return image
+
+    def certify(self, outcome: Any, image: Any) -> None:
+        try:
+            from appliance import certify
+
+            document = certify.build_certificate(
+                outcome=outcome if outcome is not None else self.fallback_outcome(),
+                host=self.run.host, context=self.run.cert_context(), image=image,
+                job_id=self.job_id)
+            self.run.post(StepStarted(self.job_id, "certified"))
+            # issue() journals "certified" before signing and "spooled" once durable
+            path = certify.issue(document, self.run.data_dir, journal=self.run.journal,
+                                 job_id=self.job_id)
+            self.step = "spooled"
+            self.result.certificate_id = str(document.get("id"))
+            self.result.certificate_path = str(path)
+            self.run.post(StepStarted(self.job_id, "spooled"))
+            self.say(_("certificate {id} written").format(id=self.result.certificate_id))
+        except Exception as exc:
+            log.exception("certificate for %s", self.job_id)
+            self.result.errors.append(_("no certificate: {error}").format(error=exc))
+            self.say(_("no certificate: {error}").format(error=exc), error=True)
+
+    def fallback_outcome(self) -> dict[str, Any]:
+        """What the certificate says when the erase never produced an outcome."""
+        return {"disk": self.disk, "plan": self.target.plan, "method": self.target.method or None,
+                "level": self.target.level, "status": self.result.erase_status,
+                "errors": list(self.result.errors), "seconds": self.result.seconds}
+
+
+# --- a run: every selected disk in parallel ------------------------------------------------
+
+class Run:
+    """One pass over the selected disks. `start()` returns at once; `wait()` joins."""
+
+    def __init__(self, config: Config, data_dir: Path, targets: list[Target],
+                 sink: EventSink, cancel: threading.Event | None = None,
+                 host: Any = None):
+        from appliance.journal import Journal, new_run_id
+
+        self.config = config
+        self.data_dir = data_dir
+        self.sink = sink
+        self.cancel = cancel or threading.Event()
+        self.run_id = new_run_id()
+        self.journal = Journal(data_dir)
+        self.host = host if host is not None else collect_host()
+        self._lock = threading.Lock()
+        self.jobs: list[Job] = []
+        for target in targets:
+            if target.selected:
+                self.jobs.append(Job(self, target))
+        self._threads: list[threading.Thread] = []
+        self.results: list[JobResult] = []
+
+    def post(self, event: Event) -> None:
+        with self._lock:
+            try:
+                self.sink(event)
+            except Exception:  # a front end's bug never stops the erasure
+                log.exception("event sink failed")
+
+    def trust_keys(self) -> list[Path]:
+        if self.config.image.trust:
+            return list(self.config.image.trust)
+        return sorted((self.data_dir / "keys" / "trusted").glob("*.pem"))
+
+    def cert_context(self) -> Any:
+        return cert_context(self.config)
+
+    def start(self) -> None:
+        for job in self.jobs:
+            thread = threading.Thread(target=job, name=f"job-{job.disk.path}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def wait(self) -> list[JobResult]:
+        for thread in self._threads:
+            thread.join()
+        return self.finish()
+
+    def finish(self) -> list[JobResult]:
+        """After every job returned (own threads, or a front end's workers)."""
+        self.results = [job.result for job in self.jobs]
+        self.post(RunFinished(tuple(self.results), self.cancel.is_set()))
+        return self.results
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per-disk state for heartbeats (host, disks, step, progress)."""
+        return [{"job_id": j.job_id, "disk": j.disk.id, "serial": j.disk.serial,
+                 "step": j.step, "status": j.result.erase_status} for j in self.jobs]
+
+
+def run_jobs(config: Config, data_dir: Path, targets: list[Target], sink: EventSink,
+             cancel: threading.Event | None = None, host: Any = None) -> list[JobResult]:
+    """Run every selected target to its end; blocks. The one entry the front ends use."""
+    run = Run(config, data_dir, targets, sink, cancel, host)
+    run.start()
+    return run.wait()
+
+
+def cert_context(config: Config) -> Any:
+    """The site facts a certificate carries (appliance.certify.CertContext)."""
+    from appliance.certify import CertContext
+
+    c = config
+    return CertContext(organisation=c.organisation or None, location=c.location or None,
+                       operator=c.operator or None, batch=c.batch or None,
+                       donor=c.donor or None, destination=c.destination or None,
+                       appliance_version=__version__)
+
+
+def collect_host() -> Any:
+    from appliance import inventory
+
+    try:
+        return inventory.collect()
+    except Exception as exc:
+        log.warning("host facts unavailable: %s", exc)
+        return inventory.Host()
+
+
+def recover_unfinished(data_dir: Path, config: Config) -> list[str]:
+    """Jobs a power cut interrupted: issue their INCOMPLETE certificates. Returns their ids."""
+    from appliance import certify
+    from appliance.journal import Journal
+
+    journal = Journal(data_dir)
+    if not journal.unfinished():
+        return []
+    done = certify.incomplete_certificates(journal, data_dir, host=collect_host(),
+                                           context=cert_context(config))
+    return [str(path) for path in done]

@@ -1,0 +1,81 @@
+"""Boot time: a plain trixie live ISO against the Ardoise ISO, same QEMU settings, one run.
+
+Both images come from image-build/ with the same `lb config` flags and boot menus; the
+plain one has live-build's default package set and none of ours (build.sh --plain). Each
+boots from a virtual CD with OVMF + Secure Boot under TCG, and the clock stops at the first
+sign of a usable console on ttyS0: the login prompt (plain) or the Ardoise session's ready
+line (ours). Goal: ours ≤ 1.3 × plain.
+
+    python -m bench boot [--runs N] [--firmware secure-boot|uefi|bios] [--boot-as cdrom|usb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.e2e.vm import READY_MARKER, ROOT, VM, VMError, ensure_image, ensure_stick
+
+PLAIN_READY = r"login: |[#$] $"
+GOAL = 1.3
+
+
+def build_plain(timeout: float = 3600) -> Path:
+    proc = subprocess.run(["bash", str(ROOT / "image-build" / "build.sh"), "--plain"],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise VMError(f"build.sh --plain failed:\n{proc.stdout}\n{proc.stderr}")
+    match = re.search(r"^iso:\s+(\S+)", proc.stdout, re.M)
+    if not match:
+        raise VMError(f"build.sh --plain printed no ISO:\n{proc.stdout}")
+    return Path(match.group(1)).resolve()
+
+
+def time_boot(iso: Path, ready: str, workdir: Path, firmware: str, boot_as: str,
+              timeout: float = 900) -> float:
+    with VM(iso, boot_as=boot_as, firmware=firmware, workdir=workdir) as vm:
+        vm.start()
+        vm.expect(ready, timeout=timeout)
+        return vm.elapsed()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench boot", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--firmware", default="secure-boot", choices=("secure-boot", "uefi", "bios"))
+    parser.add_argument("--boot-as", default="cdrom", choices=("cdrom", "usb"))
+    args = parser.parse_args(argv)
+
+    plain = build_plain()
+    ours = ensure_image()
+    times: dict[str, list[float]] = {"plain": [], "ardoise": []}
+    with tempfile.TemporaryDirectory(prefix="ardoise-bench-boot-") as tmp:
+        images = {"plain": plain, "ardoise": ours}
+        if args.boot_as == "usb":
+            images = {name: ensure_stick(iso, Path(tmp) / f"{name}.img") for name, iso in images.items()}
+        for run in range(args.runs):
+            # alternate the order so that a noisy neighbour does not favour one image
+            order = ("plain", "ardoise") if run % 2 == 0 else ("ardoise", "plain")
+            for name in order:
+                ready = PLAIN_READY if name == "plain" else READY_MARKER
+                seconds = time_boot(images[name], ready, Path(tmp) / f"{name}-{run}",
+                                    args.firmware, args.boot_as)
+                times[name].append(seconds)
+                print(f"run {run + 1}: {name:8} {seconds:6.1f} s", flush=True)
+    plain_s = statistics.median(times["plain"])
+    ours_s = statistics.median(times["ardoise"])
+    ratio = ours_s / plain_s
+    print(f"plain trixie live ISO  {plain_s:6.1f} s  ({plain.stat().st_size / 2**20:.0f} MiB)")
+    print(f"Ardoise ISO            {ours_s:6.1f} s  ({ours.stat().st_size / 2**20:.0f} MiB)")
+    print(f"ratio                  {ratio:6.2f} x  (goal <= {GOAL} x: "
+          f"{'met' if ratio <= GOAL else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

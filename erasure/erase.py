@@ -1,0 +1,221 @@
+"""Erase one disk: plan, run methods in order, verify, and say honestly what happened.
+
+Used by `ardoise wipe` and by the appliance's job pipeline. `erase_disk` never raises for
+a disk-level problem; it returns an Outcome whose status is
+- erased: a method finished and verification passed (or verify mode was "none", in which
+  case the verify result says "not-done");
+- failed: no method finished with verification evidence (errors say why);
+- refused: the disk is not eligible (nothing was written);
+- incomplete: cancelled while a method or its verification ran.
+
+Read-back after firmware methods: a method that does not write a known pattern puts its
+expectation in `EraseResult.details`:
+- "expect": "zero" | "ones" | "zero-or-ones" (uniform fill after block erase / format),
+  or "changed" (crypto erase: samples must differ from `details["before_samples"]`,
+  read at `details["sample_offsets"]` with `details["sample_length"]` before the erase,
+  see erasure.verify.read_samples);
+without "expect", the pattern of the context (zero or the keyed random stream) is checked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from erasure import methods
+from erasure import verify as readback
+from erasure.disk import Disk, Plan
+from erasure.methods.base import EraseContext, EraseResult
+from erasure.pattern import Pattern, new_key
+from erasure.plan import make_plan
+from erasure.text import Msg
+
+STATUSES = ("erased", "failed", "refused", "incomplete")
+
+# Every METHOD name of the CLI contract (a name whose family module is not installed is
+# reported as unavailable at run time, never silently replaced).
+METHOD_NAMES = (
+    "overwrite", "ata-secure-erase", "ata-secure-erase-enhanced",
+    "ata-sanitize-crypto", "ata-sanitize-block", "ata-sanitize-overwrite",
+    "nvme-format-user", "nvme-format-crypto",
+    "nvme-sanitize-crypto", "nvme-sanitize-block", "nvme-sanitize-overwrite",
+    "scsi-sanitize-crypto", "scsi-sanitize-block", "scsi-sanitize-overwrite",
+    "mmc-erase", "mmc-sanitize", "opal-psid-revert",
+)
+FILL_EXPECTATIONS = {"zero": (0x00,), "ones": (0xFF,), "zero-or-ones": (0x00, 0xFF)}
+
+
+@dataclass
+class Outcome:
+    disk: Disk
+    level: str
+    plan: Plan | None
+    method: str | None  # the method that ran last (the one that succeeded, if any)
+    pattern: str
+    status: str
+    erase: EraseResult | None = None
+    verify: readback.VerifyResult = field(default_factory=readback.not_done)
+    errors: list[str] = field(default_factory=list)
+    attempts: list[EraseResult] = field(default_factory=list)
+    started: float = 0.0  # wall clock (time.time())
+    finished: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.finished - self.started)
+
+    @property
+    def started_at(self) -> datetime:
+        return datetime.fromtimestamp(self.started, UTC)
+
+    @property
+    def ended_at(self) -> datetime:
+        return datetime.fromtimestamp(self.finished, UTC)
+
+    @property
+    def result(self) -> EraseResult | None:
+        """The EraseResult of the method that ran last (alias of `erase`)."""
+        return self.erase
+
+    @property
+    def methods_tried(self) -> list[str]:
+        return [a.method for a in self.attempts]
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(a.bytes_written for a in self.attempts)
+
+    def to_json(self) -> dict[str, Any]:
+        """One entry of `ardoise wipe --json` (DESIGN.md), without the certificate."""
+        return {
+            "path": self.disk.path, "id": self.disk.id, "serial": self.disk.serial,
+            "method": self.method, "level": self.level, "pattern": self.pattern,
+            "status": self.status,
+            "verify": self.verify.to_json(),
+            "bytes_written": self.bytes_written, "seconds": round(self.seconds, 3),
+            "errors": [str(e) for e in self.errors],
+            "io_errors": [{"offset": r.offset, "length": r.length, "error": r.error}
+                          for a in self.attempts for r in a.io_errors],
+        }
+
+
+def methods_for(disk: Disk, level: str, method: str) -> tuple[Plan, list[str], list[str]]:
+    """(plan, methods to try in order, errors) for `method` auto or a forced name."""
+    plan = make_plan(disk, level)
+    if method == "auto":
+        if not plan.reachable or not plan.methods:
+            return plan, [], [Msg("no method of this drive reaches {level}", level=level),
+                              *plan.reasons]
+        return plan, list(plan.methods), []
+    if method not in METHOD_NAMES:
+        return plan, [], [Msg("unknown method {method}", method=method)]
+    try:
+        impl = methods.get(method)
+    except KeyError:
+        return plan, [], [Msg("method {method} is not available in this version",
+                              method=method)]
+    if not impl.supported(disk):
+        return plan, [], [Msg("{path} does not support {method}", path=disk.path,
+                              method=method)]
+    return plan, [method], []
+
+
+def _check(disk: Disk, result: EraseResult, ctx: EraseContext, mode: str) -> readback.VerifyResult:
+    """Verification evidence for what `result` claims to have done."""
+    expect = result.details.get("expect")
+    if mode == "none":
+        return readback.not_done("none")
+    if expect == "changed":
+        offsets = result.details["sample_offsets"]
+        after = readback.read_samples(disk.path, offsets, result.details["sample_length"])
+        check = readback.check_changed(result.details["before_samples"], after, offsets)
+        return _from_check("sample", check, len(after) * result.details["sample_length"],
+                           disk.size_bytes)
+    if expect in FILL_EXPECTATIONS and mode == "sample":
+        length = readback.sample_length(disk.size_bytes, align=max(4096, disk.logical_block_size))
+        offsets = readback.sample_offsets(disk.size_bytes, length,
+                                        align=max(4096, disk.logical_block_size))
+        samples = readback.read_samples(disk.path, offsets, length)
+        check = readback.check_fill(samples, offsets, FILL_EXPECTATIONS[expect])
+        return _from_check("sample", check, len(samples) * length, disk.size_bytes)
+    if expect in FILL_EXPECTATIONS:
+        pattern = Pattern("zero")  # full read-back of a block erase: zeros is what we check
+        if expect == "ones":
+            return readback.not_done(mode, Msg("full verify of an all-ones fill is not supported"))
+    else:
+        pattern = Pattern(ctx.pattern, ctx.key)
+    return readback.verify(disk.path, pattern, mode, progress=ctx.progress, cancel=ctx.cancel,
+                         block_size=int(ctx.options.get("block_size", readback.DEFAULT_BLOCK)),
+                         depth=int(ctx.options.get("queue_depth", readback.DEFAULT_DEPTH)))
+
+
+def _from_check(mode: str, check: readback.SampleCheck, checked: int, size: int) -> readback.VerifyResult:
+    return readback.VerifyResult(mode, "pass" if check.passed else "fail", checked,
+                               checked / size if size else 0.0, check.checked,
+                               mismatches=check.first_failures)
+
+
+def erase_disk(disk: Disk, level: str = "clear", method: str = "auto", pattern: str = "zero",
+               verify_mode: str = "sample", ctx: EraseContext | None = None) -> Outcome:
+    """Erase `disk` to `level` and verify; see the module docstring for the statuses."""
+    ctx = ctx or EraseContext()
+    ctx.pattern = pattern
+    if pattern == "random" and ctx.key is None:
+        ctx.key = new_key()
+    out = Outcome(disk, level, None, None, pattern, "failed", started=time.time())
+    if not disk.eligible:
+        out.status = "refused"
+        out.errors.append(disk.excluded_reason or Msg("not eligible"))
+        out.finished = time.time()
+        return out
+    try:
+        out.plan, order, errors = methods_for(disk, level, method)
+    except ValueError:
+        order, errors = [], [Msg("unknown level {level}", level=level)]
+    out.errors.extend(errors)
+    for name in order:
+        if ctx.cancel.is_set():
+            break
+        impl = methods.get(name)
+        out.method = name
+        try:
+            result = impl.run(disk, ctx)
+        except Exception as exc:  # a method bug must not hide what happened to the disk
+            result = EraseResult(name, "failed", impl.technique,
+                                 errors=[Msg("{method} crashed: {error}", method=name,
+                                             error=repr(exc))])
+        out.attempts.append(result)
+        out.erase = result
+        out.errors.extend(result.errors)
+        if result.status == "incomplete":
+            out.status = "incomplete"
+            break
+        if result.status != "erased":
+            continue
+        try:
+            out.verify = _check(disk, result, ctx, verify_mode)
+        except OSError as exc:
+            out.verify = readback.VerifyResult(verify_mode, "fail",
+                                             errors=[Msg("read-back failed: {error}",
+                                                         error=exc.strerror or str(exc))])
+        out.errors.extend(out.verify.errors)
+        if out.verify.result == "pass" or (verify_mode == "none"
+                                           and out.verify.result == "not-done"):
+            out.status = "erased"
+            break
+        if ctx.cancel.is_set():
+            out.status = "incomplete"
+            break
+        if out.verify.mismatches:
+            out.errors.append(Msg("verification found {n} mismatching block(s), first at byte "
+                                  "{offset}", n=len(out.verify.mismatches),
+                                  offset=out.verify.mismatches[0]))
+        if out.verify.read_errors:
+            out.errors.append(Msg("verification could not read byte {offset}",
+                                  offset=out.verify.read_errors[0]))
+    if ctx.cancel.is_set() and out.status != "erased":
+        out.status = "incomplete"
+    out.finished = time.time()
+    return out

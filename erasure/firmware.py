@@ -1,0 +1,133 @@
+"""What every firmware erase adapter shares: running a drive command with its timeout,
+polling a long operation to completion with an injectable clock, and taking the
+before-erase read-back samples that crypto erase verification compares against.
+
+The clock comes from `ctx.options["clock"]` (an object with `now()` and `sleep(s)`), so
+tests run a 2-hour sanitize timeout in microseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from erasure import runner
+from erasure import verify as readback
+from erasure.disk import Disk
+from erasure.methods.base import EraseContext, EraseResult, Progress
+from erasure.text import Msg
+
+CRYPTO_SAMPLES = 256
+CRYPTO_SAMPLE_BYTES = 4096
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def clock_of(ctx: EraseContext) -> Clock:
+    clock = ctx.options.get("clock")
+    return clock if clock is not None else SystemClock()
+
+
+def tail(result: runner.Result) -> str:
+    lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
+    return lines[-1].strip() if lines else f"exit status {result.returncode}"
+
+
+def command(argv: Sequence[str], timeout: float, result: EraseResult,
+            input: str | None = None, secret: str | None = None) -> runner.Result | None:
+    """Run one drive command; on any failure record why in `result` and return None.
+
+    `secret` (a password, a PSID) is masked in what the result records.
+    """
+    try:
+        res = runner.run(list(argv), timeout=timeout, check=False, input=input)
+    except runner.CommandNotFound:
+        result.errors.append(Msg("{tool} is not installed", tool=argv[0]))
+        return None
+    except runner.CommandTimeout as exc:
+        result.errors.append(Msg("{tool} did not finish within {seconds} s", tool=argv[0],
+                                 seconds=int(exc.timeout)))
+        return None
+    shown = [("***" if secret and a == secret else a) for a in argv]
+    result.details.setdefault("commands", []).append(
+        {"argv": shown, "returncode": res.returncode})
+    if res.returncode != 0:
+        result.errors.append(Msg("{tool} failed: {reason}", tool=argv[0], reason=tail(res)))
+        return None
+    return res
+
+
+@dataclass
+class PollOutcome:
+    done: bool
+    timed_out: bool = False
+    cancelled: bool = False
+    last: Any = None
+    polls: int = 0
+
+
+def poll(check: Callable[[], tuple[bool, float | None, Any]], timeout: float, interval: float,
+         ctx: EraseContext, disk: Disk, clock: Clock, what: str) -> PollOutcome:
+    """Call `check()` -> (done, fraction or None, status) until done, timeout or cancel."""
+    start = clock.now()
+    out = PollOutcome(False)
+    while True:
+        done, fraction, out.last = check()
+        out.polls += 1
+        elapsed = clock.now() - start
+        if done:
+            out.done = True
+            return out
+        if ctx.cancel.is_set():
+            out.cancelled = True
+            return out
+        if elapsed >= timeout:
+            out.timed_out = True
+            return out
+        done_bytes = int((fraction or 0.0) * disk.size_bytes)
+        ctx.emit(Progress(disk.path, "wait", done_bytes, disk.size_bytes,
+                          message=Msg("{what}: waiting for the drive", what=what)))
+        clock.sleep(min(interval, max(0.0, timeout - elapsed)) or interval)
+
+
+def take_before_samples(disk: Disk, result: EraseResult) -> bool:
+    """Read samples before a crypto erase so the read-back can prove they changed."""
+    align = max(4096, disk.logical_block_size)
+    length = max(CRYPTO_SAMPLE_BYTES, align)
+    offsets = readback.sample_offsets(disk.size_bytes, length, count=CRYPTO_SAMPLES, align=align)
+    try:
+        samples = readback.read_samples(disk.path, offsets, length)
+    except OSError as exc:
+        result.errors.append(Msg("cannot read {path} before the erase: {error}",
+                                 path=disk.path, error=exc.strerror or str(exc)))
+        return False
+    result.details.update(expect="changed", sample_offsets=offsets, sample_length=length,
+                          before_samples=samples,
+                          readback=Msg("crypto erase: {n} samples of {size} bytes read before "
+                                       "the erase must all differ afterwards",
+                                       n=len(offsets), size=length))
+    return True
+
+
+def expect_fill(result: EraseResult, expect: str, why: str) -> None:
+    """Block erase / format: the read-back expects a uniform fill."""
+    result.details.update(expect=expect, readback=Msg(why))
+
+
+CRYPTO_CONDITION = Msg("cryptographic erase is a Purge only if the drive encrypted all "
+                       "user data with the erased key from the start (NIST SP 800-88 "
+                       "Rev. 1, 2.6); this cannot be checked from the host")

@@ -1,0 +1,284 @@
+"""Probe a drive: run the identification commands, parse them, fill the Disk.
+
+`collect(disk)` runs smartctl / hdparm / nvme-cli / sg3_utils / mmc-utils / sedutil
+(through erasure.runner, each with a timeout) and keeps their raw outputs;
+`apply(disk, outputs)` is pure: it turns the outputs into Disk fields (DESIGN.md schema)
+and `methods`, the erase methods this drive supports, strongest first.
+`probe_device(disk)` does both. `disk_from_outputs()` builds a Disk from captured
+files alone (`ardoise probe --smartctl F ...`).
+
+Capabilities seen through a USB bridge count only when the bridge passes them through:
+hdparm's IDENTIFY data must be present for ATA security/sanitize to be believed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from erasure import runner
+from erasure.disk import AtaSecurity, Disk, NvmeCaps, SanitizeSupport
+from erasure.parse_ata import parse_hdparm_identify, parse_hdparm_native_max
+from erasure.parse_mmc import MmcInfo, parse_extcsd
+from erasure.parse_nvme import parse_id_ctrl, parse_id_ns, parse_list_ns
+from erasure.parse_opal import parse_query, parse_scan
+from erasure.parse_scsi import parse_sg_inq, parse_sg_opcodes, parse_sg_readcap
+from erasure.parse_smartctl import parse_smartctl
+from erasure.text import Msg
+
+TIMEOUT = 60.0
+SYS_BLOCK = Path("/sys/block")
+
+
+@dataclass
+class ProbeOutputs:
+    """Raw command outputs (None: not run or nothing printed)."""
+
+    smartctl: str | None = None
+    hdparm_identify: str | None = None
+    hdparm_native_max: str | None = None
+    nvme_id_ctrl: str | None = None
+    nvme_id_ns: str | None = None
+    nvme_list_ns: str | None = None
+    sg_inq: str | None = None
+    sg_readcap: str | None = None
+    sg_opcodes: str | None = None
+    mmc_extcsd: str | None = None
+    mmc_type: str | None = None
+    sedutil_scan: str | None = None
+    sedutil_query: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _run(argv: list[str], outputs: ProbeOutputs, timeout: float = TIMEOUT) -> str | None:
+    """stdout of a probe command, whatever its exit status (smartctl's is a bit mask)."""
+    try:
+        res = runner.run(argv, timeout=timeout, check=False)
+    except runner.CommandNotFound:
+        outputs.notes.append(Msg("{tool} is not installed", tool=argv[0]))
+        return None
+    except runner.CommandTimeout:
+        outputs.notes.append(Msg("{tool} did not answer within {seconds} s", tool=argv[0],
+                                 seconds=int(timeout)))
+        return None
+    if res.returncode != 0 and argv[0] != "smartctl":
+        lines = (res.stderr.strip() or res.stdout.strip()).splitlines()
+        outputs.notes.append(Msg("{command} exited {code}: {reason}", command=" ".join(argv[:2]),
+                                 code=res.returncode, reason=lines[-1] if lines else ""))
+    return res.stdout if res.stdout.strip() else None
+
+
+def nvme_controller(path: str) -> str:
+    m = re.match(r"^(/dev/nvme\d+)n\d+$", path)
+    return m.group(1) if m else path
+
+
+def collect(disk: Disk) -> ProbeOutputs:
+    """Run the identification commands that fit the disk's transport."""
+    out = ProbeOutputs()
+    path, transport = disk.path, disk.transport
+    if transport in ("loop", "virtio"):
+        return out
+    out.smartctl = _run(["smartctl", "-j", "-x", path], out)
+    if transport in ("sata", "usb", "scsi", "sas", "ata"):
+        out.hdparm_identify = _run(["hdparm", "-I", path], out)
+        out.hdparm_native_max = _run(["hdparm", "-N", path], out)
+    if transport in ("sas", "scsi", "usb"):
+        out.sg_opcodes = _run(["sg_opcodes", path], out)
+        out.sg_readcap = _run(["sg_readcap", "--long", path], out)
+    if transport == "nvme":
+        ctrl = nvme_controller(path)
+        out.nvme_id_ctrl = _run(["nvme", "id-ctrl", ctrl, "-o", "json"], out)
+        out.nvme_id_ns = _run(["nvme", "id-ns", path, "-o", "json"], out)
+        out.nvme_list_ns = _run(["nvme", "list-ns", ctrl, "-o", "json"], out)
+    if transport == "mmc":
+        try:
+            out.mmc_type = (SYS_BLOCK / Path(path).name / "device" / "type").read_text().strip()
+        except OSError:
+            out.mmc_type = None
+        out.mmc_extcsd = _run(["mmc", "extcsd", "read", path], out)
+    if transport in ("sata", "nvme", "sas", "scsi"):
+        out.sedutil_scan = _run(["sedutil-cli", "--scan"], out)
+        scan = parse_scan(out.sedutil_scan or "", nvme_controller(path))
+        if scan is None:
+            scan = parse_scan(out.sedutil_scan or "", path)
+        if scan is not None and scan.supported:
+            out.sedutil_query = _run(["sedutil-cli", "--query", path], out)
+    return out
+
+
+def apply(disk: Disk, outputs: ProbeOutputs) -> Disk:
+    """Fill `disk` from the outputs (pure) and compute `methods`."""
+    notes: list[str] = list(outputs.notes)
+    smart = parse_smartctl(outputs.smartctl) if outputs.smartctl else None
+    if smart is not None:
+        if smart.recognised:
+            disk.model = smart.model or disk.model
+            disk.serial = smart.serial or disk.serial
+            disk.firmware = smart.firmware or disk.firmware
+            disk.size_bytes = smart.size_bytes or disk.size_bytes
+            disk.logical_block_size = smart.logical_block_size or disk.logical_block_size
+            disk.physical_block_size = smart.physical_block_size or disk.physical_block_size
+            if smart.rotation_rate is not None:
+                disk.rotational = smart.rotation_rate > 0
+            disk.wwn = disk.wwn or smart.wwn
+        if smart.unknown_usb_bridge:
+            notes.append(Msg("smartctl does not know this USB bridge: the drive behind it "
+                             "and its own erase commands are hidden"))
+    ata = parse_hdparm_identify(outputs.hdparm_identify) if outputs.hdparm_identify else None
+    if ata is not None and ata.identified:
+        disk.model = disk.model or ata.model or ""
+        disk.serial = disk.serial or ata.serial or ""
+        disk.firmware = disk.firmware or ata.firmware
+        if ata.rotation_rpm is not None:
+            disk.rotational = ata.rotation_rpm > 0
+        disk.ata_security = ata.security
+        disk.ata_sanitize = ata.sanitize
+        if ata.security_level:
+            disk.extra["ata_security_level"] = ata.security_level
+        if ata.dco_feature:
+            disk.extra["dco_feature"] = True
+    elif smart is not None and smart.security is not None and disk.transport != "usb":
+        sec = smart.security
+        disk.ata_security = AtaSecurity(sec.supported, sec.enabled, sec.locked, sec.frozen,
+                                        sec.enhanced_erase)
+    elif ata is not None and disk.transport == "usb":
+        notes.append(Msg("hdparm gets no IDENTIFY data through this USB bridge: ATA security "
+                         "and sanitize are not visible"))
+    hpa = parse_hdparm_native_max(outputs.hdparm_native_max) if outputs.hdparm_native_max else None
+    if hpa is not None:
+        disk.hpa = hpa
+        if hpa.enabled:
+            notes.append(Msg("a host protected area hides {n} sectors",
+                             n=hpa.native_max_sectors - hpa.current_max_sectors))
+    _apply_nvme(disk, outputs, notes)
+    _apply_scsi(disk, outputs)
+    _apply_mmc(disk, outputs, notes)
+    _apply_opal(disk, outputs)
+    disk.extra["probe_notes"] = notes
+    from erasure.plan import supported_methods  # plan imports the method registry
+
+    disk.methods = supported_methods(disk)
+    return disk
+
+
+def _apply_nvme(disk: Disk, outputs: ProbeOutputs, notes: list[str]) -> None:
+    if not outputs.nvme_id_ctrl:
+        return
+    try:
+        ctrl = parse_id_ctrl(outputs.nvme_id_ctrl)
+    except ValueError as exc:
+        notes.append(Msg("unreadable nvme id-ctrl output: {error}", error=str(exc)))
+        return
+    lbaf, ns_count = 0, 1
+    if outputs.nvme_id_ns:
+        try:
+            ns = parse_id_ns(outputs.nvme_id_ns)
+            lbaf = ns.lbaf_in_use
+            disk.size_bytes = disk.size_bytes or ns.size_bytes
+            disk.logical_block_size = ns.block_size
+        except ValueError as exc:
+            notes.append(Msg("unreadable nvme id-ns output: {error}", error=str(exc)))
+    if outputs.nvme_list_ns:
+        try:
+            ns_count = max(1, len(parse_list_ns(outputs.nvme_list_ns)))
+        except ValueError:
+            pass
+    disk.model = disk.model or ctrl.model
+    disk.serial = disk.serial or ctrl.serial
+    disk.firmware = disk.firmware or ctrl.firmware
+    disk.rotational = False
+    disk.nvme = NvmeCaps(
+        format=ctrl.format_supported, fna=ctrl.fna, sanicap=ctrl.sanicap,
+        sanitize=SanitizeSupport(crypto=ctrl.sanitize_crypto, block=ctrl.sanitize_block,
+                                 overwrite=ctrl.sanitize_overwrite),
+        lbaf_in_use=lbaf, crypto_erase=ctrl.format_crypto, namespaces=ns_count)
+    if ctrl.format_all_namespaces:
+        notes.append(Msg("Format NVM applies to all namespaces of this controller (FNA)"))
+
+
+def _apply_scsi(disk: Disk, outputs: ProbeOutputs) -> None:
+    if outputs.sg_inq:
+        inq = parse_sg_inq(outputs.sg_inq)
+        disk.model = disk.model or inq.model or ""
+        disk.serial = disk.serial or inq.serial or ""
+    if outputs.sg_readcap:
+        cap = parse_sg_readcap(outputs.sg_readcap)
+        if cap is not None:
+            disk.size_bytes = disk.size_bytes or cap.size_bytes
+            disk.logical_block_size = cap.block_size
+    if outputs.sg_opcodes is not None:
+        sanitize = parse_sg_opcodes(outputs.sg_opcodes)
+        disk.extra["scsi_sanitize"] = asdict(sanitize) if sanitize is not None else None
+
+
+def _apply_mmc(disk: Disk, outputs: ProbeOutputs, notes: list[str]) -> None:
+    if disk.transport != "mmc" and outputs.mmc_extcsd is None:
+        return
+    card = (outputs.mmc_type or "unknown").strip()
+    info = parse_extcsd(outputs.mmc_extcsd, card) if outputs.mmc_extcsd else MmcInfo(card)
+    disk.extra["mmc"] = {"card_type": info.card_type, "ext_csd_rev": info.ext_csd_rev,
+                         "sec_feature_support": info.sec_feature_support,
+                         "sanitize": info.sanitize, "secure_erase": info.secure_erase,
+                         "secure_trim": info.secure_trim}
+    if card == "SD":
+        notes.append(Msg("SD card: no EXT_CSD, no sanitize; only an overwrite (Clear) applies"))
+
+
+def _apply_opal(disk: Disk, outputs: ProbeOutputs) -> None:
+    if not outputs.sedutil_scan:
+        return
+    info = parse_scan(outputs.sedutil_scan, nvme_controller(disk.path)) or parse_scan(
+        outputs.sedutil_scan, disk.path)
+    if info is None:
+        return
+    if outputs.sedutil_query:
+        parse_query(outputs.sedutil_query, info)
+    disk.extra["opal"] = asdict(info)
+
+
+def probe_device(disk: Disk) -> Disk:
+    """Probe a live drive (commands through erasure.runner) and fill `disk`."""
+    return apply(disk, collect(disk))
+
+
+def _guess_transport(outputs: ProbeOutputs) -> str:
+    if outputs.nvme_id_ctrl:
+        return "nvme"
+    if outputs.mmc_extcsd or outputs.mmc_type:
+        return "mmc"
+    smart = parse_smartctl(outputs.smartctl) if outputs.smartctl else None
+    if smart is not None:
+        if smart.unknown_usb_bridge or (smart.device_type or "").startswith("usb") or (
+                "USB" in (smart.info_name or "")):
+            return "usb"
+        if smart.protocol == "NVMe":
+            return "nvme"
+        if smart.protocol == "ATA":
+            return "sata"
+        if smart.protocol == "SCSI":
+            return "sas"
+    if outputs.hdparm_identify:
+        return "sata"
+    if outputs.sg_opcodes or outputs.sg_readcap or outputs.sg_inq:
+        return "sas"
+    return "scsi"
+
+
+def disk_from_outputs(outputs: ProbeOutputs, path: str | None = None,
+                      transport: str | None = None) -> Disk:
+    """A Disk built from captured outputs only (no device is touched)."""
+    smart = parse_smartctl(outputs.smartctl) if outputs.smartctl else None
+    if path is None:
+        path = (smart.info_name.split()[0] if smart and smart.info_name else None) or "(replay)"
+    disk = Disk(path=path, id="", model="", serial="", size_bytes=0, logical_block_size=512,
+                transport=transport or _guess_transport(outputs))
+    disk.eligible = False
+    disk.excluded_reason = Msg("replayed capture, not a device of this machine")
+    apply(disk, outputs)
+    disk.id = f"replay-{disk.serial}" if disk.serial else "replay"
+    return disk
+
+
+OUTPUT_FIELDS = tuple(f.name for f in fields(ProbeOutputs) if f.name != "notes")

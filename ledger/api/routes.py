@@ -1,0 +1,221 @@
+"""Routes of /api/v1: appliances post certificates and heartbeats (authenticated by their
+signature) and enroll with a token; reads need a bearer token."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ledger.api import models as m
+from ledger.canonical import has_nul
+from ledger.intake import Intake, check_signed, prepare
+from ledger.store import Ledger, NotFound
+from ledger.validation import MAX_BODY, Rejected, parse_object
+
+log = logging.getLogger("ledger.api")
+router = APIRouter(prefix="/api/v1")
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": m.Problem} for code in (400, 401, 403, 404, 409, 413, 422)}
+OBJECT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "object"}}}}}
+
+
+def problem(status: int, code: str, detail: str) -> Response:
+    return Response(orjson.dumps({"error": code, "detail": detail}), status_code=status,
+                    media_type="application/json")
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def ledger_of(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+def no_nul(*values: str) -> None:
+    if any("\x00" in v for v in values):
+        raise HTTPException(422, "strings may not contain U+0000")
+
+
+def reader(request: Request) -> str:
+    """Bearer token (or the web session cookie) of an admin token."""
+    header = request.headers.get("authorization", "")
+    raw = header[7:].strip() if header.lower().startswith("bearer ") else None
+    raw = raw or request.cookies.get("ardoise_token")
+    if ledger_of(request).token_kind(raw) != "admin":
+        raise HTTPException(401, "a valid bearer token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return "admin"
+
+
+Reader = Annotated[str, Depends(reader)]
+
+
+async def read_body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise Rejected(413, "too_large", f"body larger than {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Rejected(413, "too_large", f"body larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/certificates", status_code=201, openapi_extra=OBJECT_BODY,
+             responses={200: {"model": m.CertificateAccepted}, **PROBLEMS},
+             response_model=m.CertificateAccepted, summary="Submit a signed certificate")
+async def post_certificate(request: Request) -> Response:
+    """Body: the signed `ardoise.certificate/1` document. 201 new, 200 identical duplicate,
+    409 same id with different content; any other refusal is a 4xx Problem and stores nothing."""
+    ledger = ledger_of(request)
+    try:
+        sub = prepare(ledger, await read_body(request))
+    except Rejected as exc:
+        log.info("rejected", extra={"fields": {"code": exc.code, "status": exc.status}})
+        return problem(exc.status, exc.code, exc.detail)
+    intake: Intake = request.app.state.intake
+    result = await intake.submit(sub)
+    if result.status in (200, 201):
+        return json_response({"id": result.id, "leaf_index": result.leaf_index,
+                              "status": "created" if result.status == 201 else "duplicate"},
+                             result.status)
+    return problem(result.status, result.code, result.detail)
+
+
+@router.get("/certificates/{certificate_id}", response_model=m.CertificateRecord,
+            responses=PROBLEMS, summary="One certificate as logged")
+def get_certificate(certificate_id: str, request: Request, _: Reader) -> Response:
+    no_nul(certificate_id)
+    try:
+        row = ledger_of(request).get(certificate_id)
+    except NotFound:
+        return problem(404, "not_found", "no certificate with this id")
+    return json_response({"leaf_index": row.leaf_index, "received_at": row.received_at.isoformat(),
+                          "certificate": orjson.loads(row.entry)})
+
+
+@router.get("/certificates", response_model=m.SearchPage, responses=PROBLEMS,
+            summary="Search certificates")
+def search(request: Request, _: Reader,
+           serial: Annotated[str, Query(max_length=200, description="host or disk serial")] = "",
+           model: Annotated[str, Query(max_length=200)] = "",
+           batch: Annotated[str, Query(max_length=200)] = "",
+           donor: Annotated[str, Query(max_length=200)] = "",
+           status: Annotated[str, Query(max_length=32)] = "",
+           since: Annotated[str, Query(max_length=40, description="issued_at >= (RFC 3339)")] = "",
+           until: Annotated[str, Query(max_length=40, description="issued_at <= (RFC 3339)")] = "",
+           page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+           per_page: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
+    no_nul(serial, model, batch, donor, status, since, until)
+    result = ledger_of(request).search(serial=serial, model=model, batch=batch, donor=donor,
+                                       status=status, since=since, until=until, page=page,
+                                       per_page=per_page)
+    return json_response({"total": result.total, "page": result.page,
+                          "per_page": result.per_page,
+                          "results": [summary(r) for r in result.rows]})
+
+
+def summary(row: Any) -> dict[str, Any]:
+    return {k: getattr(row, k) for k in m.CertificateSummary.model_fields}
+
+
+@router.get("/certificates/{certificate_id}/proof", response_model=m.InclusionProof,
+            responses=PROBLEMS, summary="Inclusion proof (RFC 9162 2.1.3)")
+def inclusion_proof(certificate_id: str, request: Request, _: Reader,
+                    tree_size: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> Response:
+    no_nul(certificate_id)
+    ledger = ledger_of(request)
+    try:
+        row = ledger.get(certificate_id)
+    except NotFound:
+        return problem(404, "not_found", "no certificate with this id")
+    size = tree_size if tree_size is not None else ledger.latest_head().tree_size
+    ledger.ensure_tree(size)
+    if not row.leaf_index < size <= ledger.tree.size:
+        return problem(400, "bad_tree_size",
+                       f"tree_size must be in {row.leaf_index + 1}..{ledger.tree.size}")
+    path = ledger.tree.inclusion_proof(row.leaf_index, size)
+    return json_response({"leaf_index": row.leaf_index, "tree_size": size,
+                          "leaf_hash": bytes(row.leaf_hash).hex(),
+                          "audit_path": [h.hex() for h in path]})
+
+
+@router.get("/log/root", response_model=m.TreeHeadOut, summary="Latest signed tree head")
+def log_root(request: Request) -> Response:
+    ledger = ledger_of(request)
+    return json_response(ledger.latest_head().as_json(ledger.log_key.key_id))
+
+
+@router.get("/log/key", response_model=m.LogKeyOut, summary="The key that signs tree heads")
+def log_key(request: Request) -> Response:
+    key = ledger_of(request).log_key
+    return json_response({"alg": "ed25519", "key_id": key.key_id,
+                          "public_key_pem": key.public_pem()})
+
+
+@router.get("/log/consistency", response_model=m.ConsistencyProof, responses=PROBLEMS,
+            summary="Consistency proof between two tree sizes (RFC 9162 2.1.4)")
+def consistency(request: Request, first: Annotated[int, Query(ge=1, le=2**62)],
+                second: Annotated[int, Query(ge=1, le=2**62)]) -> Response:
+    ledger = ledger_of(request)
+    ledger.ensure_tree(second)
+    if not first <= second <= ledger.tree.size:
+        return problem(400, "bad_tree_size",
+                       f"need 1 <= first <= second <= {ledger.tree.size}")
+    proof = ledger.tree.consistency_proof(first, second)
+    return json_response({"first": first, "second": second, "proof": [h.hex() for h in proof]})
+
+
+@router.post("/heartbeats", response_model=m.HeartbeatAccepted, openapi_extra={
+    "requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Heartbeat"}}}}},
+    responses=PROBLEMS, summary="Progress of an appliance's jobs (rack view)")
+async def post_heartbeat(request: Request) -> Response:
+    ledger = ledger_of(request)
+    try:
+        doc = parse_object(await read_body(request))
+        if has_nul(doc):
+            raise Rejected(422, "nul_character", "strings may not contain U+0000")
+        try:
+            hb = m.Heartbeat.model_validate(doc)
+        except ValidationError as exc:
+            raise Rejected(422, "schema", str(exc.errors()[0].get("msg"))[:300]) from None
+        kid = check_signed(ledger, doc)
+        if hb.appliance.get("key_id") != kid:
+            raise Rejected(422, "key_mismatch", "appliance.key_id differs from the signer")
+        if not ledger.is_active(kid):
+            raise Rejected(403, "key_not_allowed", "the signing key is revoked")
+    except Rejected as exc:
+        return problem(exc.status, exc.code, exc.detail)
+    ledger.record_heartbeat(kid, doc)
+    return json_response({"key_id": kid, "received": True})
+
+
+@router.post("/appliances", status_code=201, response_model=m.EnrollmentResult,
+             responses={200: {"model": m.EnrollmentResult}, **PROBLEMS},
+             summary="Enroll an appliance key with an enrollment token (netbooted racks)")
+def enroll(body: m.EnrollmentRequest, request: Request) -> Response:
+    ledger = ledger_of(request)
+    no_nul(body.name, body.token, body.public_key_pem)
+    if ledger.token_kind(body.token) not in ("enroll", "admin"):
+        return problem(403, "bad_token", "the enrollment token is unknown or revoked")
+    try:
+        kid, new = ledger.enroll(body.name, body.public_key_pem.encode("utf-8"))
+    except PermissionError:
+        return problem(403, "key_revoked", "this key was revoked")
+    except Exception:
+        return problem(422, "bad_key", "public_key_pem is not an Ed25519 public key in PEM")
+    log.info("enrolled", extra={"fields": {"key_id": kid, "name": body.name, "new": new}})
+    return json_response({"key_id": kid, "name": body.name, "enrolled": new}, 201 if new else 200)

@@ -1,0 +1,89 @@
+"""The ledger's web application: JSON API, server-rendered pages, /healthz."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger import __version__
+from ledger.api import models
+from ledger.api.routes import router as api_router
+from ledger.db import make_engine, upgrade
+from ledger.intake import Intake
+from ledger.store import Ledger
+from ledger.web.pages import STATIC_DIR
+from ledger.web.pages import router as web_router
+
+
+def _problem(status: int, code: str, detail: str,
+             headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps({"error": code, "detail": detail}), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def create_app(ledger: Ledger, *, netboot: Path | None = None,
+               lost_after: float = 120.0) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.intake.close()
+
+    app = FastAPI(title="Ardoise ledger", version=__version__, lifespan=lifespan,
+                  description="Signed erasure certificates in an RFC 9162 verifiable log.")
+    app.state.ledger = ledger
+    app.state.intake = Intake(ledger)
+    app.state.lost_after = lost_after
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error")
+        return _problem(exc.status_code, code, str(exc.detail),
+                        dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _problem(422, "invalid", f"{where}: {first.get('msg', 'invalid')}"[:300])
+
+    @app.get("/healthz", include_in_schema=True, summary="Liveness and log size")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "tree_size": ledger.tree.size}
+
+    app.include_router(api_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if netboot is not None:
+        app.mount("/netboot", StaticFiles(directory=netboot), name="netboot")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            hb = models.Heartbeat.model_json_schema(
+                ref_template="#/components/schemas/{model}", by_alias=True)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(hb.pop("$defs", {}))
+            components["Heartbeat"] = hb
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def build(db_url: str | None, **kwargs: Any) -> FastAPI:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    return create_app(Ledger(engine), **kwargs)

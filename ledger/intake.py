@@ -1,0 +1,106 @@
+"""Certificate intake: checks (size, JSON, schema, signature) then group-committed appends.
+
+Requests are checked on the event loop; accepted ones wait in a queue that one writer
+thread drains in batches, each batch one transaction and one signed tree head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+
+from ledger.canonical import NotCanonicalisable, signed_and_unsigned
+from ledger.merkle import leaf_hash
+from ledger.store import Appended, Ledger, Submission
+from ledger.validation import Rejected, check_certificate, parse_object
+
+log = logging.getLogger("ledger.intake")
+MAX_BATCH = 500
+KEY_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
+def verify_signed(ledger: Ledger, doc: dict[str, Any], unsigned_bytes: bytes) -> str:
+    """Check the signature over the given RFC 8785 bytes against an enrolled key (the checks
+    of appliance.certificate.verify_signature); returns the key id."""
+    sig = doc.get("signature")
+    kid = sig.get("key_id") if isinstance(sig, dict) else None
+    if not isinstance(sig, dict) or sig.get("alg") != "ed25519" or not isinstance(kid, str) \
+            or not KEY_ID.match(kid):
+        raise Rejected(422, "no_signature", "missing or unsupported signature")
+    key = ledger.public_key(kid)
+    if key is None:
+        raise Rejected(403, "unknown_key", "the signing key is not enrolled")
+    try:
+        raw = base64.b64decode(str(sig.get("value", "")), validate=True)
+        key.verify(raw, unsigned_bytes)
+    except (InvalidSignature, ValueError):
+        raise Rejected(403, "bad_signature", "signature does not verify") from None
+    return kid
+
+
+def canonical_pair(doc: dict[str, Any]) -> tuple[bytes, bytes]:
+    try:
+        return signed_and_unsigned(doc)
+    except NotCanonicalisable as exc:
+        raise Rejected(422, "not_canonical", str(exc)) from None
+
+
+def check_signed(ledger: Ledger, doc: dict[str, Any]) -> str:
+    """Verify a signed document (heartbeat) against an enrolled key; returns its key id."""
+    return verify_signed(ledger, doc, canonical_pair(doc)[1])
+
+
+def prepare(ledger: Ledger, body: bytes) -> Submission:
+    doc = parse_object(body)
+    facts = check_certificate(doc)
+    entry, unsigned_bytes = canonical_pair(doc)
+    verify_signed(ledger, doc, unsigned_bytes)
+    return Submission(entry=entry, leaf_hash=leaf_hash(entry), facts=facts)
+
+
+class Intake:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.pending: list[tuple[Submission, asyncio.Future[Appended]]] = []
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def submit(self, sub: Submission) -> Appended:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Appended] = loop.create_future()
+        self.pending.append((sub, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.pending:
+            batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+            started = time.perf_counter()
+            try:
+                results = await loop.run_in_executor(
+                    self.executor, self.ledger.append, [s for s, _ in batch])
+            except Exception as exc:
+                log.exception("append failed", extra={"fields": {"batch": len(batch)}})
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+            log.info("appended", extra={"fields": {
+                "batch": len(batch), "new": sum(r.status == 201 for r in results),
+                "tree_size": self.ledger.tree.size,
+                "ms": round((time.perf_counter() - started) * 1000, 2)}})
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)

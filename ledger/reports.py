@@ -1,0 +1,120 @@
+"""Batch and donor reports: every disk with host serial, disk model and serial, method, NIST
+level, verification, date and log index, as CSV and as PDF (fpdf2, DejaVu for accents)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+
+from appliance.i18n import _, format_datetime, format_number
+from ledger.treehead import TreeHead
+
+FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
+
+
+def columns() -> list[tuple[str, str, float]]:
+    """(row attribute, translated heading, PDF column width in mm)."""
+    return [
+        ("host_serial", _("Host serial"), 34),
+        ("media_model", _("Disk model"), 52),
+        ("media_serial", _("Disk serial"), 40),
+        ("method", _("Method"), 40),
+        ("nist_level", _("NIST level"), 20),
+        ("status", _("Result"), 20),
+        ("verification", _("Verification"), 24),
+        ("issued_at", _("Date"), 30),
+        ("leaf_index", _("Log index"), 17),
+    ]
+
+
+def status_label(status: str) -> str:
+    return {"erased": _("erased"), "failed": _("failed"), "refused": _("refused"),
+            "incomplete": _("incomplete")}.get(status, status)
+
+
+def to_csv(rows: Sequence[Any]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    cols = columns()
+    writer.writerow(["certificate_id"] + [attr for attr, _h, _w in cols])
+    for row in rows:
+        writer.writerow([row.id] + [getattr(row, attr) for attr, _h, _w in cols])
+    return out.getvalue().encode("utf-8")
+
+
+def _font_dir() -> Path:
+    for d in FONT_DIRS:
+        if (d / "DejaVuSans.ttf").exists():
+            return d
+    raise FileNotFoundError("DejaVu fonts not found (install fonts-dejavu-core)")
+
+
+class _Report(FPDF):
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("DejaVu", "", 7)
+        self.set_text_color(110)
+        self.cell(0, 5, self.footer_text, align="L")
+        self.cell(0, 5, _("Page {n}").format(n=self.page_no()), align="R")
+
+
+def to_pdf(rows: Sequence[Any], *, title: str, subject: str, head: TreeHead,
+           ledger_url: str = "") -> bytes:
+    pdf = _Report(orientation="L", unit="mm", format="A4")
+    fonts = _font_dir()
+    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.set_title(title)
+    pdf.set_creator("Ardoise ledger")
+    pdf.set_auto_page_break(True, margin=16)
+    pdf.footer_text = _("Log size {size}, root {root}").format(
+        size=head.tree_size, root=head.root_hash.hex())
+    pdf.add_page()
+    pdf.set_font("DejaVu", "B", 16)
+    pdf.cell(0, 10, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 10)
+    generated = format_datetime(datetime.now(UTC), "medium")
+    pdf.cell(0, 6, subject, new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 6, _("Generated {when} from the ledger's verifiable log.").format(when=generated),
+             new_x="LMARGIN", new_y="NEXT")
+    counts = Counter(r.status for r in rows)
+    summary = ", ".join(f"{status_label(s)}: {format_number(n, 0)}"
+                        for s, n in sorted(counts.items()))
+    pdf.cell(0, 6, _("{n} disks").format(n=format_number(len(rows), 0))
+             + (f" — {summary}" if summary else ""), new_x="LMARGIN", new_y="NEXT")
+    if ledger_url:
+        pdf.cell(0, 6, _("Each certificate can be checked at {url}").format(url=ledger_url),
+                 new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    cols = columns()
+    pdf.set_font("DejaVu", "B", 8)
+    pdf.set_fill_color(228, 232, 238)
+    for _attr, heading, width in cols:
+        pdf.cell(width, 7, heading, border=1, fill=True)
+    pdf.ln()
+    pdf.set_font("DejaVu", "", 7.5)
+    for i, row in enumerate(rows):
+        fill = i % 2 == 1
+        pdf.set_fill_color(246, 247, 250)
+        for attr, _heading, width in cols:
+            value = getattr(row, attr)
+            text = status_label(value) if attr == "status" else str(value)
+            if attr == "issued_at":
+                text = text[:16].replace("T", " ")
+            while text and pdf.get_string_width(text) > width - 2:
+                text = text[:-2] + "…"
+            if attr == "status" and value != "erased":
+                pdf.set_text_color(170, 30, 30)
+            pdf.cell(width, 6, text, border=1, fill=fill)
+            pdf.set_text_color(0)
+        pdf.ln()
+    return bytes(pdf.output())

@@ -1,0 +1,177 @@
+"""What the ledger accepts: size limit, JSON, the certificate schema, and the facts it indexes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from appliance.certificate import SCHEMA_ID, SCHEMA_PATH
+
+MAX_BODY = 256 * 1024
+
+
+class Rejected(Exception):
+    """A submission the ledger refuses: HTTP status, a stable code and an English reason."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_BODY:
+        raise Rejected(413, "too_large", f"body larger than {MAX_BODY} bytes")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(400, "malformed_json", f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Rejected(422, "not_an_object", "the body must be a JSON object")
+    return data
+
+
+# Used until appliance/certificate.schema.json exists: the members DESIGN.md names.
+FALLBACK_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["schema", "id", "issued_at", "host", "media", "sanitization", "signature"],
+    "properties": {
+        "schema": {"const": SCHEMA_ID},
+        "id": {"type": "string", "format": "uuid"},
+        "issued_at": {"type": "string", "minLength": 1, "maxLength": 40},
+        "host": {"type": "object"},
+        "media": {"type": "object"},
+        "sanitization": {"type": "object"},
+        "verification": {"type": ["object", "null"]},
+        "signature": {
+            "type": "object",
+            "required": ["alg", "key_id", "value"],
+            "properties": {"alg": {"const": "ed25519"},
+                           "key_id": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                           "value": {"type": "string"}},
+        },
+    },
+}
+
+
+def certificate_schema() -> dict[str, Any]:
+    if SCHEMA_PATH.exists():
+        schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+        return schema
+    return FALLBACK_SCHEMA
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Callable[[dict[str, Any]], str | None]:
+    schema = certificate_schema()
+    try:
+        import jsonschema_rs
+
+        compiled = jsonschema_rs.validator_for(schema)
+
+        def check_rs(doc: dict[str, Any]) -> str | None:
+            for error in compiled.iter_errors(doc):
+                return f"{error.message} at /{'/'.join(str(p) for p in error.instance_path)}"
+            return None
+
+        return check_rs
+    except ImportError:  # pragma: no cover - the pure-Python validator
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(schema)
+        validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+        def check_py(doc: dict[str, Any]) -> str | None:
+            error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+            if error is None:
+                return None
+            return f"{error.message} at /{'/'.join(str(p) for p in error.absolute_path)}"
+
+        return check_py
+
+
+def _text(doc: dict[str, Any], *path: str) -> str:
+    node: Any = doc
+    for part in path:
+        if not isinstance(node, dict):
+            return ""
+        node = node.get(part)
+    if node is None or isinstance(node, dict | list):
+        return ""
+    return str(node)[:200]
+
+
+def _first(doc: dict[str, Any], *paths: tuple[str, ...]) -> str:
+    for path in paths:
+        value = _text(doc, *path)
+        if value:
+            return value
+    return ""
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    """The columns the ledger indexes, copied out of a certificate."""
+
+    id: str
+    key_id: str
+    issued_at: str
+    host_serial: str
+    media_model: str
+    media_serial: str
+    batch: str
+    donor: str
+    status: str
+    method: str
+    nist_level: str
+    verification: str
+
+    def columns(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+def facts(doc: dict[str, Any]) -> CertificateFacts:
+    return CertificateFacts(
+        id=_text(doc, "id").lower(),
+        key_id=_text(doc, "signature", "key_id"),
+        issued_at=_text(doc, "issued_at")[:40],
+        host_serial=_text(doc, "host", "serial"),
+        media_model=_text(doc, "media", "model"),
+        media_serial=_text(doc, "media", "serial"),
+        batch=_first(doc, ("batch",), ("context", "batch")),
+        donor=_first(doc, ("donor",), ("context", "donor")),
+        status=_text(doc, "sanitization", "status")[:32],
+        method=_text(doc, "sanitization", "method")[:64],
+        nist_level=_first(doc, ("sanitization", "nist_level"), ("sanitization", "level"))[:16],
+        verification=_text(doc, "verification", "result")[:32],
+    )
+
+
+def check_certificate(doc: dict[str, Any]) -> CertificateFacts:
+    """Schema version, JSON Schema and identifier checks (the signature is checked later)."""
+    version = doc.get("schema")
+    if version != SCHEMA_ID:
+        raise Rejected(422, "wrong_schema_version",
+                       f"unsupported schema {str(version)[:60]!r}; expected {SCHEMA_ID!r}")
+    problem = _validator()(doc)
+    if problem:
+        raise Rejected(422, "schema", f"certificate does not match its schema: {problem}"[:500])
+    sig = doc.get("signature")
+    if not isinstance(sig, dict) or sig.get("alg") != "ed25519" or not isinstance(
+            sig.get("key_id"), str) or not isinstance(sig.get("value"), str):
+        raise Rejected(422, "no_signature", "missing or unsupported signature")
+    try:
+        canonical_id = str(uuid.UUID(str(doc.get("id"))))
+    except ValueError:
+        canonical_id = ""
+    if canonical_id != str(doc.get("id")).lower():
+        raise Rejected(422, "bad_id", "id is not a UUID in its 8-4-4-4-12 form")
+    return facts(doc)

@@ -1,0 +1,1 @@
+"""Server-rendered pages (Jinja2): search, certificate, batch, rack view, login."""

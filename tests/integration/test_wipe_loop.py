@@ -1,0 +1,182 @@
+"""`ardoise wipe` on real loop devices (direct-io): every byte checked afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from erasure import blockdev, runner
+from erasure.discovery import resolve
+from erasure.erase import erase_disk
+from erasure.methods import get
+from erasure.methods.base import EraseContext
+from erasure.pattern import Pattern
+from erasure.verify import verify
+from tests.integration.loopdev import (
+    MiB,
+    Loops,
+    count_markers,
+    read_chunks,
+    sha256,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+SIZE = 64 * MiB
+
+
+@pytest.fixture
+def loops(real_commands: None, tmp_path: Path) -> Iterator[Loops]:
+    box = Loops(tmp_path)
+    try:
+        yield box
+    finally:
+        box.close()
+
+
+def ardoise(*argv: str, input: str | None = None) -> runner.Result:
+    return runner.run([sys.executable, "-m", "appliance.cli", "--lang", "en", *argv],
+                      timeout=300, check=False, input=input)
+
+
+def all_zero(path: Path) -> bool:
+    zero = bytes(8 * MiB)
+    return all(chunk == zero[:len(chunk)] for chunk in read_chunks(path))
+
+
+def test_zero_wipe_erases_every_byte_and_every_marker(loops: Loops) -> None:
+    dev, backing = loops.make(SIZE)
+    assert count_markers(backing) == SIZE // (64 * 1024)
+    res = ardoise("wipe", dev, "--yes", "--json", "--verify", "full")
+    assert res.returncode == 0, res.stderr
+    (result,) = json.loads(res.stdout)["results"]
+    assert result["status"] == "erased" and result["method"] == "overwrite"
+    assert result["bytes_written"] == SIZE
+    assert result["verify"]["result"] == "pass" and result["verify"]["bytes_checked"] == SIZE
+    assert result["certificate"] is None
+    assert count_markers(backing) == 0
+    assert all_zero(backing)
+
+
+def test_random_wipe_equals_the_regenerated_stream(loops: Loops) -> None:
+    dev, backing = loops.make(SIZE)
+    ctx = EraseContext(key=bytes(range(16)))
+    outcome = erase_disk(resolve(dev), "clear", "auto", "random", "full", ctx)
+    assert outcome.status == "erased", outcome.errors
+    assert outcome.verify.result == "pass" and outcome.verify.bytes_checked == SIZE
+    pattern = Pattern("random", bytes(range(16)))
+    offset = 0
+    for chunk in read_chunks(backing):
+        assert chunk == pattern.bytes_at(offset, len(chunk)), f"differs in [{offset}, +8 MiB)"
+        offset += len(chunk)
+    assert offset == SIZE and count_markers(backing) == 0
+
+
+def test_two_disks_in_parallel_after_typed_confirmation(loops: Loops) -> None:
+    (a, fa), (b, fb) = loops.make(SIZE), loops.make(SIZE)
+    before = sha256(fa), sha256(fb)
+    refused = ardoise("wipe", a, b, input="ERASE 1\n")
+    assert refused.returncode == 3 and "nothing was written" in refused.stderr
+    assert (sha256(fa), sha256(fb)) == before
+    res = ardoise("wipe", a, b, "--pattern", "random", "--json", input="ERASE 2\n")
+    assert res.returncode == 0, res.stderr
+    results = json.loads(res.stdout)["results"]
+    assert [r["path"] for r in results] == [a, b]
+    for r in results:
+        assert r["status"] == "erased" and r["pattern"] == "random"
+        assert r["verify"]["mode"] == "sample" and r["verify"]["result"] == "pass"
+        assert r["verify"]["sample_share"] >= 0.10 and r["verify"]["subsections"] >= 1000
+    assert count_markers(fa) == count_markers(fb) == 0
+
+
+def test_a_corrupted_byte_after_the_wipe_fails_full_verify(loops: Loops) -> None:
+    dev, _backing = loops.make(SIZE)
+    assert ardoise("wipe", dev, "--yes", "--verify", "none").returncode == 0
+    bad = 37 * MiB + 4096 * 3 + 1234
+    fd = blockdev.open_device(dev, write=True)
+    buf = blockdev.AlignedBuffer(4096)
+    try:
+        buf.view[1234] = 0x42
+        blockdev.pwrite_all(fd, buf.view[:4096], bad - 1234)
+        blockdev.flush(fd)
+    finally:
+        buf.close()
+        os.close(fd)
+    result = verify(dev, Pattern("zero"), "full")
+    assert result.result == "fail" and result.mismatches == [bad]
+    assert verify(dev, Pattern("zero"), "sample").result in ("pass", "fail")  # may miss it
+
+
+def test_a_mounted_loop_device_is_refused_and_untouched(loops: Loops, tmp_path: Path) -> None:
+    dev, backing = loops.make(SIZE, markers=False)
+    runner.run(["mkfs.ext4", "-q", dev], timeout=60)
+    loops.mount(dev, tmp_path / "mnt")
+    before = sha256(backing)
+    res = ardoise("wipe", dev, "--yes")
+    assert res.returncode == 3
+    assert "mounted" in res.stderr and "nothing was written" in res.stderr
+    # the engine's own last guard: O_EXCL fails while the filesystem holds the device
+    direct = get("overwrite").run(resolve(dev), EraseContext())
+    assert direct.status == "failed" and "cannot open" in direct.errors[0]
+    assert sha256(backing) == before
+
+
+def test_a_partition_path_is_refused_and_untouched(loops: Loops, tmp_path: Path) -> None:
+    backing = tmp_path / "parted.img"
+    with open(backing, "wb") as fh:
+        fh.truncate(SIZE)
+    runner.run(["sgdisk", "-q", "-n", "1:2048:+16M", str(backing)], timeout=30)
+    dev, _ = loops.make(SIZE, backing=backing, partscan=True)
+    part = f"{dev}p1"
+    wait_for(part)
+    before = sha256(backing)
+    res = ardoise("wipe", part, "--yes")
+    assert res.returncode == 3 and "partition" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert sha256(backing) == before
+
+
+def test_file_and_missing_paths_and_bad_input(tmp_path: Path, real_commands: None) -> None:
+    plain = tmp_path / "plain.img"
+    plain.write_bytes(b"data" * 1024)
+    for argv, code in [((str(plain), "--yes"), 2), ((str(tmp_path / "none"), "--yes"), 2),
+                       (("/dev/loop0", "--method", "dd"), 2),
+                       (("/dev/loop0", "--block-size", "4X"), 2),
+                       (("/dev/loop0", "--level", "purge", "--method", "overwrite"), 2)]:
+        res = ardoise("wipe", *argv)
+        assert res.returncode == code, (argv, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert plain.read_bytes() == b"data" * 1024
+
+
+def test_write_errors_name_the_failing_range(loops: Loops, tmp_path: Path) -> None:
+    """A loop device on a full tmpfs: writes into the file's hole fail with ENOSPC."""
+    fs = tmp_path / "tmpfs"
+    fs.mkdir()
+    size = 16 * MiB
+    runner.run(["mount", "-t", "tmpfs", "-o", f"size={size - 2 * MiB}", "tmpfs", str(fs)],
+               timeout=30)
+    loops.mounts.append(str(fs))
+    backing = fs / "disk.img"
+    with open(backing, "wb") as fh:
+        fh.truncate(size)
+        for off in range(0, size, MiB):
+            if off not in (4 * MiB, 5 * MiB):  # leave a 2 MiB hole; the tmpfs is now full
+                fh.seek(off)
+                fh.write(b"\x99" * MiB)
+    dev, _ = loops.make(size, backing=backing)
+    res = ardoise("wipe", dev, "--yes", "--json", "--verify", "none", "--block-size", "8M")
+    assert res.returncode == 1, res.stderr
+    (result,) = json.loads(res.stdout)["results"]
+    assert result["status"] == "failed"
+    assert result["io_errors"] == [{"offset": 4 * MiB, "length": 2 * MiB,
+                                    "error": "No space left on device"}]
+    assert any("4194304-6291455" in e for e in result["errors"])
+    assert result["bytes_written"] == size - 2 * MiB
+    data = backing.read_bytes()
+    assert data[:4 * MiB] == bytes(4 * MiB) and data[6 * MiB:] == bytes(size - 6 * MiB)

@@ -1,0 +1,119 @@
+"""The per-disk journal: durable transitions, secrets, interrupted jobs → INCOMPLETE."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from appliance import certificate, certify
+from appliance.journal import Journal, JournalError
+from appliance.spool import Spool
+from tests.unit import certsample
+
+
+def test_transitions_are_on_disk_before_returning(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    job = journal.start(certsample.sata_disk(), "run1")
+    journal.transition(job, "planned", level="purge", methods=["ata-secure-erase"])
+    journal.transition(job, "erasing", method="ata-secure-erase")
+    on_disk = json.loads((tmp_path / "journal" / f"{job}.json").read_bytes())
+    assert on_disk["state"] == "erasing"
+    assert [e["state"] for e in on_disk["history"]] == ["discovered", "planned", "erasing"]
+    assert on_disk["details"]["method"] == "ata-secure-erase"
+    assert on_disk["disk"]["serial"] == "WD-WXK1A6879JZT"
+    assert list((tmp_path / "journal").glob(".*tmp")) == []
+
+
+def test_states_only_move_forward(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    job = journal.start(certsample.sata_disk(), "run1")
+    journal.transition(job, "verifying")
+    journal.transition(job, "verifying")  # a second pass is allowed
+    with pytest.raises(JournalError, match="cannot go back"):
+        journal.transition(job, "erasing")
+    with pytest.raises(JournalError, match="unknown state"):
+        journal.transition(job, "done")
+
+
+def test_first_transition_opens_a_job(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.transition("r7-00", "erasing", disk=certsample.nvme_disk(), method="overwrite")
+    job = journal.get("r7-00")
+    assert job.disk_id == "nvme-eui.0025385b91b0f0a1" and job.state == "erasing"
+
+
+def test_secrets_are_kept_private_and_dropped_on_close(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    job = journal.start(certsample.sata_disk(), "run1")
+    journal.record(job, "ata_password", "ardoise-5f2a")
+    path = tmp_path / "journal" / f"{job}.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert journal.get(job).secrets == {"ata_password": "ardoise-5f2a"}
+    assert "ata_password" in journal.get(job).to_json()["secrets"]  # name only
+    assert "ardoise-5f2a" not in json.dumps(journal.get(job).to_json())
+    journal.close(job, None, "test")
+    assert "ardoise-5f2a" not in path.read_text()
+
+
+def test_mirror_sees_every_transition_before_it_returns(tmp_path: Path) -> None:
+    seen: list[dict] = []
+    journal = Journal(directory=tmp_path / "ram", mirror=seen.append)
+    job = journal.start(certsample.nvme_disk(), "run1")
+    journal.record(job, "ata_password", "x")
+    journal.transition(job, "erasing", method="nvme-format-crypto", ata_password="x")
+    assert [s["state"] for s in seen] == ["discovered", "erasing"]
+    assert seen[-1]["serial"] == "X9PPT1MFQBB1"
+    assert "ata_password" not in seen[-1]["details"]
+    assert (tmp_path / "ram" / f"{job}.json").exists()
+
+
+def test_unfinished_jobs_become_signed_incomplete_certificates(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    done = journal.start(certsample.nvme_disk(), "run1")
+    certify.issue(certsample.document(job_id=done), tmp_path, journal=journal, job_id=done)
+    cut = journal.start(certsample.sata_disk(), "run1")
+    journal.transition(cut, "planned", level="purge")
+    journal.transition(cut, "erasing", method="ata-secure-erase")
+    assert [j.job_id for j in journal.unfinished()] == [cut]
+
+    paths = certify.incomplete_certificates(journal, tmp_path, host=certsample.host(),
+                                            context=certsample.context())
+    assert len(paths) == 1
+    doc = certificate.load(paths[0])
+    certificate.verify(doc, certify.trusted_keys(tmp_path))
+    assert doc["sanitization"]["status"] == "incomplete"
+    assert doc["sanitization"]["method"] == "ata-secure-erase"
+    assert doc["sanitization"]["level"] == "purge"
+    assert doc["verification"]["result"] == "not-done"
+    assert "interrupted while erasing" in doc["sanitization"]["errors"][0]
+    assert doc["media"]["serial"] == "WD-WXK1A6879JZT" and doc["job_id"] == cut
+    assert journal.unfinished() == []
+    assert journal.get(cut).state == "closed"
+    # a second start-up issues nothing more
+    assert certify.incomplete_certificates(journal, tmp_path, host=certsample.host()) == []
+    assert len(Spool(tmp_path).pending()) == 2
+
+
+def test_interrupted_after_spooling_gets_no_second_certificate(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    job = journal.start(certsample.nvme_disk(), "run1")
+    doc = certsample.document(job_id=job)
+    journal.transition(job, "certified", certificate_id=doc["id"])
+    Spool(tmp_path).put(certify.sign_document(doc, certify.load_key(tmp_path)))
+    # power cut here: the "spooled" transition was never written
+    assert certify.incomplete_certificates(journal, tmp_path, host=certsample.host()) == []
+    assert Spool(tmp_path).pending() == [doc["id"]]
+    assert journal.get(job).state == "closed"
+
+
+def test_interrupted_before_spooling_is_incomplete(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    job = journal.start(certsample.nvme_disk(), "run1")
+    journal.transition(job, "certified", certificate_id="4c1f9a52-7f0e-4d7b-9a55-0a1e2b3c4d5e")
+    paths = certify.incomplete_certificates(journal, tmp_path, host=certsample.host())
+    assert len(paths) == 1
+    assert certificate.load(paths[0])["sanitization"]["status"] == "incomplete"

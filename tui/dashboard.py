@@ -1,0 +1,147 @@
+"""Dashboard: the machine, every disk with its plan (or why it is left alone), power,
+network, ledger and image. Enter asks for confirmation; nothing is touched before."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Static
+
+from appliance import __version__
+from appliance.i18n import _, format_size, get_language, ngettext
+from appliance.jobs import Target
+from tui.widgets.keybar import KeyBar
+
+if TYPE_CHECKING:
+    from tui.app import ArdoiseApp
+
+
+def level_name(level: str) -> str:
+    return {"clear": _("NIST Clear"), "purge": _("NIST Purge")}.get(level, level)
+
+
+def other_language() -> str:
+    return "English" if get_language().startswith("fr") else "Fran\u00e7ais"
+
+
+def host_line(host: object) -> str:
+    maker = getattr(host, "manufacturer", None) or ""
+    product = getattr(host, "product", None) or ""
+    serial = getattr(host, "serial", None) or _("unknown")
+    name = f"{maker} {product}".strip() or _("unknown model")
+    return _("Computer: {name}, serial {serial}").format(name=name, serial=serial)
+
+
+def disk_table(targets: list[Target]) -> Table:
+    table = Table(box=box.ASCII, expand=True, show_edge=True, pad_edge=False)
+    table.add_column(_("Disk"), no_wrap=True)
+    table.add_column(_("Size"), justify="right", no_wrap=True)
+    table.add_column(_("Bus"), no_wrap=True)
+    table.add_column(_("Model / serial"), ratio=2)
+    table.add_column(_("What will happen"), ratio=3)
+    for t in targets:
+        d = t.disk
+        model = f"{d.model}\n{d.serial or '-'}"
+        if t.selected:
+            plan = Text(f"{_('ERASE')}: {t.method}\n{level_name(t.level)}", style="bold ansi_bright_green")
+            if t.fallback:
+                plan.append("\n" + _("(purge unreachable: clear, as configured)"), style="ansi_yellow")
+        else:
+            plan = Text(f"{_('LEFT ALONE')}: {t.reason}", style="ansi_yellow")
+        table.add_row(d.path.removeprefix("/dev/"), format_size(d.size_bytes), d.transport, model, plan)
+    return table
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "erase", "erase"),
+        Binding("r", "refresh", "refresh"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    @property
+    def ardoise(self) -> ArdoiseApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        s = self.ardoise.survey
+        cfg = s.config
+        yield Static(_("Ardoise {version} - erase, check, reinstall").format(version=__version__),
+                     classes="title")
+        image = cfg.image.manifest or _("none (erase only)")
+        ledger = cfg.ledger.url or _("none (certificates stay on the stick)")
+        facts = "\n".join([
+            host_line(s.host),
+            _("Power: {state}").format(state=s.battery.describe()),
+            _("Network: {state}").format(state=s.network.describe()),
+            _("Ledger: {url}").format(url=ledger) + self.spool_note(),
+            _("Image: {image}").format(image=image),
+            _("Erase: {level}, verification {verify}").format(
+                level=level_name(cfg.erase.level), verify=cfg.erase.verify),
+        ])
+        yield Static(facts, classes="facts", id="facts")
+        with VerticalScroll(id="disks"):
+            yield Static(disk_table(s.targets), id="disk-table")
+        count = len(s.selected)
+        if count:
+            msg = ngettext("{n} disk will be erased. Press Enter to start.",
+                           "{n} disks will be erased. Press Enter to start.", count).format(n=count)
+            yield Static(msg, classes="warning", id="verdict")
+        else:
+            yield Static(_("No disk can be erased on this computer."), classes="warning", id="verdict")
+        keys = [("Enter", _("Erase")), ("R", _("Refresh")), ("F2", other_language()), ("Q", _("Quit"))]
+        yield KeyBar(keys if count else keys[1:])
+
+    def spool_note(self) -> str:
+        from appliance.spool import Spool
+
+        directory = self.ardoise.survey.data_dir / "spool"
+        if not directory.is_dir():
+            return ""
+        pending = Spool(self.ardoise.survey.data_dir).counts().get("pending", 0)
+        if not pending:
+            return ""
+        return "  " + ngettext("({n} certificate waiting to be sent)",
+                               "({n} certificates waiting to be sent)", pending).format(n=pending)
+
+    def on_mount(self) -> None:
+        s = self.ardoise.survey
+        if s.config.unattended.enabled and s.selected and self.ardoise.auto_countdown:
+            self.ardoise.auto_countdown = False  # once: a cancelled countdown stays cancelled
+            self.action_erase(unattended=True)
+
+    def action_erase(self, unattended: bool = False) -> None:
+        from tui.confirm import ConfirmScreen
+
+        count = len(self.ardoise.survey.selected)
+        if not count:
+            return
+
+        def decided(go: bool | None) -> None:
+            if go:
+                from tui.progress import ProgressScreen
+
+                self.app.switch_screen(ProgressScreen(unattended=unattended,
+                                                      launch=self.ardoise.launch_jobs))
+
+        seconds = self.ardoise.survey.config.unattended.countdown_seconds
+        self.app.push_screen(ConfirmScreen(count, countdown=seconds if unattended else None),
+                             decided)
+
+    def action_refresh(self) -> None:
+        from appliance import survey
+
+        s = self.ardoise.survey
+        if s.config_error is None:
+            self.ardoise.survey = survey.take(s.config.source or None, s.data_dir, s.devices)
+        self.ardoise.show_dashboard()
+
+    def action_quit(self) -> None:
+        self.app.exit(0)

@@ -1,0 +1,181 @@
+"""Results: a large PASS or FAIL per disk in plain words, the certificate, whether it has
+reached the ledger, and a QR code to its record there. Next machine = power off."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Static
+
+from appliance import unattended as unattended_mode
+from appliance.i18n import _, format_size
+from appliance.jobs import JobResult
+from tui.widgets.keybar import KeyBar
+from tui.widgets.qr import QrCode
+
+if TYPE_CHECKING:
+    from tui.app import ArdoiseApp
+
+
+def verdict_words(r: JobResult) -> str:
+    """What happened, for a trainee: what to do with the disk."""
+    if r.passed:
+        text = _("Erased and checked.")
+        if r.image_status == "imaged":
+            text += " " + _("A fresh system is installed.")
+        return text + " " + _("This disk may leave.")
+    if r.erase_status == "incomplete":
+        return _("Stopped before the end: NOT erased. Erase it again.")
+    if r.erase_status == "erased" and r.verify_result != "fail":
+        return _("Erased and checked, but the system could not be installed. "
+                 "Erase it again or tell your supervisor.")
+    if r.verify_result == "fail":
+        return _("The check found old data: NOT erased. Keep this disk apart and tell "
+                 "your supervisor.")
+    if r.erase_status == "refused":
+        return _("Left alone for safety: NOT erased. Tell your supervisor.")
+    return _("The erasure failed: NOT erased. Keep this disk apart and tell your supervisor.")
+
+
+class ResultsScreen(Screen[None]):
+    DEFAULT_CSS = """
+    ResultsScreen #body { height: 1fr; }
+    ResultsScreen #list { width: 1fr; }
+    ResultsScreen .result { height: auto; border: ascii ansi_white; padding: 0 1; }
+    ResultsScreen .result.-selected { border: double ansi_bright_white; }
+    ResultsScreen .word { width: 10; height: 3; content-align: center middle;
+        text-style: bold; margin-right: 1; }
+    ResultsScreen .pass .word { background: ansi_green; color: ansi_bright_white; }
+    ResultsScreen .fail .word { background: ansi_red; color: ansi_bright_white; }
+    ResultsScreen .about { width: 1fr; height: auto; }
+    ResultsScreen #qr-side { width: auto; height: auto; padding: 0 1; }
+    ResultsScreen #after { height: auto; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("up", "select(-1)", "previous"),
+        Binding("down", "select(1)", "next"),
+        Binding("p", "poweroff", "power off"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, results: list[JobResult], cancelled: bool, unattended: bool = False):
+        super().__init__()
+        self.results = results
+        self.cancelled = cancelled
+        self.unattended = unattended
+        self.selected = 0
+        self.after_text = ""
+        self.stop_after = threading.Event()
+
+    @property
+    def ardoise(self) -> ArdoiseApp:
+        return self.app  # type: ignore[return-value]
+
+    def sent_ids(self) -> set[str]:
+        from appliance.spool import Spool
+
+        directory = self.ardoise.survey.data_dir / "spool"
+        return set(Spool(self.ardoise.survey.data_dir).sent()) if directory.is_dir() else set()
+
+    def compose(self) -> ComposeResult:
+        passed = sum(r.passed for r in self.results)
+        title = _("Finished: {passed} of {total} disks passed").format(
+            passed=passed, total=len(self.results))
+        yield Static(title, classes="title")
+        sent = self.sent_ids()
+        with Horizontal(id="body"):
+            with VerticalScroll(id="list"):
+                for i, r in enumerate(self.results):
+                    with Horizontal(classes="result " + ("pass" if r.passed else "fail")
+                                    + (" -selected" if i == self.selected else ""),
+                                    id=f"result-{i}"):
+                        yield Static(_("PASS") if r.passed else _("FAIL"), classes="word")
+                        yield Static(self.describe(r, sent), classes="about")
+            url = self.record_url(self.results[self.selected]) if self.results else None
+            if url:
+                with Vertical(id="qr-side"):
+                    yield QrCode(url)
+                    yield Static(_("Scan: certificate\nat the ledger"), classes="hint")
+        yield Static(self.after_text, id="after", classes="warning")
+        yield KeyBar([("P", _("Power off - next computer")), ("F2", _("other language")),
+                      ("Q", _("Quit"))])
+
+    def describe(self, r: JobResult, sent: set[str]) -> str:
+        lines = [f"{r.path}  {r.model}  [{r.serial or '-'}]  {format_size(r.size_bytes)}",
+                 verdict_words(r)]
+        if r.certificate_id:
+            where = (_("sent to the ledger") if r.certificate_id in sent
+                     else _("saved on the stick, not sent yet"))
+            lines.append(_("Certificate {id}: {where}").format(id=r.certificate_id, where=where))
+        else:
+            lines.append(_("No certificate could be written."))
+        if r.errors and not r.passed:
+            lines.append(_("Reason: {error}").format(error=r.errors[0]))
+        return "\n".join(lines)
+
+    def record_url(self, r: JobResult) -> str | None:
+        base = self.ardoise.survey.config.ledger.url
+        if not base or not r.certificate_id:
+            return None
+        return f"{base}/certificates/{r.certificate_id}"
+
+    def on_mount(self) -> None:
+        self.set_interval(5.0, self.refresh_sent)
+        if self.unattended:
+            self.finish_unattended()
+
+    async def refresh_sent(self) -> None:
+        sent = self.sent_ids()
+        for i, r in enumerate(self.results):
+            about = self.query_one(f"#result-{i}").query_one(".about", Static)
+            about.update(self.describe(r, sent))
+
+    async def action_select(self, step: int) -> None:
+        if self.results:
+            self.selected = (self.selected + step) % len(self.results)
+            await self.recompose()
+
+    # --- unattended end: deliver, then power off / reboot / stay --------------------------
+    @work(thread=True, exit_on_error=False)
+    def finish_unattended(self) -> None:
+        s = self.ardoise.survey
+        uplink = unattended_mode.make_uplink(s.config, s.data_dir)
+        if uplink is not None:
+            self.app.call_from_thread(self.say_after, _("Sending the certificates..."))
+            unattended_mode.deliver(uplink, 300, self.stop_after)
+        after = s.config.unattended.after
+        if after == "stay":
+            self.app.call_from_thread(self.say_after, "")
+            return
+        for left in range(s.config.unattended.countdown_seconds, 0, -1):
+            words = (_("Powering off in {n} s: press any key to stay.") if after == "poweroff"
+                     else _("Restarting in {n} s: press any key to stay.")).format(n=left)
+            self.app.call_from_thread(self.say_after, words)
+            if self.stop_after.wait(1.0):
+                self.app.call_from_thread(self.say_after, "")
+                return
+        unattended_mode.power_action(after)
+
+    def say_after(self, text: str) -> None:
+        self.after_text = text
+        self.query_one("#after", Static).update(text)
+
+    def on_key(self, event: events.Key) -> None:
+        if self.unattended and not self.stop_after.is_set():
+            self.stop_after.set()  # any key: a person is here, stay
+            self.say_after("")
+
+    @work(thread=True, exit_on_error=False)
+    def action_poweroff(self) -> None:
+        self.stop_after.set()
+        unattended_mode.power_action("poweroff")
+
+    def action_quit(self) -> None:
+        self.stop_after.set()
+        self.app.exit(0 if all(r.passed for r in self.results) else 1)
