@@ -81,6 +81,7 @@ class LedgerSettings:
     url: str | None = None
     ca_file: Path | None = None
     heartbeat_seconds: int = 30
+    enroll_token: str | None = None  # rack machines enroll their boot-time key with it
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,7 @@ TOP: dict[str, Check] = {
         "url": _url,
         "ca_file": _optional_path,
         "heartbeat_seconds": _int_between(5, 3600),
+        "enroll_token": _optional_text,
     }),
     "wifi": _list_of(_wifi),
     "battery": _section(BatterySettings, {"min_percent": _int_between(0, 100)}),
@@ -346,15 +348,15 @@ def load(path: Path) -> Config:
 
 
 def fetch(url: str, timeout: float = 20.0) -> Config:
-    """A config served over HTTP (netbooted rack machines without a stick)."""
-    import requests
+    """A config served over HTTP (netbooted rack machines without a stick): used only once
+    appliance.siteconfig proved it comes from the site (site key signature or pinned CA)."""
+    from appliance.siteconfig import SiteConfigError, load_site_config
 
     try:
-        response = requests.get(url, timeout=timeout)
-        response.raise_for_status()
-    except requests.RequestException as exc:
-        raise ConfigError(url, None, "", _("cannot fetch: {error}").format(error=exc)) from exc
-    return parse(response.text, source=url)
+        verified = load_site_config(url, timeout=timeout)
+        return parse(verified.text, source=url)
+    except SiteConfigError as exc:
+        raise ConfigError(url, None, "", str(exc)) from exc
 
 
 def locate(explicit: Path | None, data_dir: Path, cmdline: str | None) -> str | None:

@@ -370,7 +370,7 @@ class Run:
 
     def __init__(self, config: Config, data_dir: Path, targets: list[Target],
                  sink: EventSink, cancel: threading.Event | None = None,
-                 host: Any = None):
+                 host: Any = None, journal: Any = None):
         from appliance.journal import Journal, new_run_id
 
         self.config = config
@@ -378,7 +378,8 @@ class Run:
         self.sink = sink
         self.cancel = cancel or threading.Event()
         self.run_id = new_run_id()
-        self.journal = Journal(data_dir)
+        # rack machines pass their RAM journal, mirrored to the ledger (appliance.rack)
+        self.journal = journal if journal is not None else Journal(data_dir)
         self.host = host if host is not None else collect_host()
         self._lock = threading.Lock()
         self.jobs: list[Job] = []

@@ -23,8 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +184,7 @@ def stored_count(db: str) -> int:
 
 
 def run_one(kind: str, duration: int, connections: int, threads: int, work: Path,
-            bodies_file: Path, pubkey: Path) -> dict[str, Any]:
+            bodies_file: Path, pubkey: Path, workers: int = 1) -> dict[str, Any]:
     pg_name = ""
     if kind == "sqlite":
         db = str(work / "ledger.db")
@@ -197,7 +197,8 @@ def run_one(kind: str, duration: int, connections: int, threads: int, work: Path
         url = f"http://127.0.0.1:{port}"
         log = (work / f"serve-{kind}.log").open("wb")
         server = subprocess.Popen(LEDGER + ["serve", "--db", db, "--port", str(port),
-                                            "--log-level", "warning"], stdout=log, stderr=log)
+                                            "--log-level", "warning", "--workers", str(workers)],
+                                  stdout=log, stderr=log)
         try:
             wait_healthy(url, server)
             script = work / "submit.lua"
@@ -228,7 +229,7 @@ def run_one(kind: str, duration: int, connections: int, threads: int, work: Path
         report = json.loads(verify.stdout)
         created = int(codes.get("201", 0))
         return {
-            "db": kind, "connections": connections, "seconds": round(micros / 1e6, 2),
+            "db": kind, "connections": connections, "workers": workers, "seconds": round(micros / 1e6, 2),
             "requests": requests, "errors": errors, "codes": codes,
             "submissions_per_s": round(created / (micros / 1e6), 1),
             "requests_per_s": round(requests / (micros / 1e6), 1),
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=int, default=10, help="seconds of load per database")
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1, help="wrk threads")
+    ap.add_argument("--workers", type=int, default=2, help="ledger server processes")
     ap.add_argument("--bodies", type=int, default=30000, help="distinct certificates")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -268,15 +270,15 @@ def main(argv: list[str] | None = None) -> int:
         kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
         for kind in kinds:
             results.append(run_one(kind, args.duration, args.connections, args.threads, work,
-                                   bodies_file, pubkey))
+                                   bodies_file, pubkey, args.workers))
     if args.json:
         print(json.dumps({"results": results}, indent=2))
     else:
-        print(f"{'db':<11}{'clients':>8}{'subm/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
+        print(f"{'db':<11}{'workers':>8}{'clients':>8}{'subm/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
               f"{'max ms':>9}{'stored':>9}  log")
         for r in results:
             lat = r["latency_ms"]
-            print(f"{r['db']:<11}{r['connections']:>8}{r['submissions_per_s']:>10}"
+            print(f"{r['db']:<11}{r['workers']:>8}{r['connections']:>8}{r['submissions_per_s']:>10}"
                   f"{lat['p50']:>9}{lat['p90']:>9}{lat['p99']:>9}{lat['max']:>9}"
                   f"{r['stored']:>9}  {'verified' if r['log_verified'] else 'NOT VERIFIED'}")
     return 0 if all(r["log_verified"] and r["errors"] == 0 for r in results) else 1

@@ -131,6 +131,12 @@ def apply(disk: Disk, outputs: ProbeOutputs) -> Disk:
         disk.model = disk.model or ata.model or ""
         disk.serial = disk.serial or ata.serial or ""
         disk.firmware = disk.firmware or ata.firmware
+        if not disk.size_bytes and ata.sectors:
+            disk.size_bytes = ata.sectors * (ata.logical_sector_size or 512)
+        if ata.logical_sector_size:
+            disk.logical_block_size = ata.logical_sector_size
+        if ata.physical_sector_size:
+            disk.physical_block_size = ata.physical_sector_size
         if ata.rotation_rpm is not None:
             disk.rotational = ata.rotation_rpm > 0
         disk.ata_security = ata.security

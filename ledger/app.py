@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import __version__
 from ledger.api import models
+from ledger.api.fastpath import SubmitFastPath
 from ledger.api.routes import router as api_router
 from ledger.db import make_engine, upgrade
 from ledger.intake import Intake
@@ -87,3 +89,21 @@ def build(db_url: str | None, **kwargs: Any) -> FastAPI:
     engine = make_engine(db_url)
     upgrade(engine)
     return create_app(Ledger(engine), **kwargs)
+
+
+ENV_DB, ENV_NETBOOT, ENV_LOST = "ARDOISE_LEDGER_DB", "ARDOISE_LEDGER_NETBOOT", "ARDOISE_LEDGER_LOST_AFTER"
+
+
+def from_environment() -> SubmitFastPath:
+    """Application factory for server worker processes (configured by `serve` through the
+    environment; the parent process has already upgraded the schema)."""
+    engine = make_engine(os.environ.get(ENV_DB))
+    netboot = os.environ.get(ENV_NETBOOT)
+    app = create_app(Ledger(engine), netboot=Path(netboot) if netboot else None,
+                     lost_after=float(os.environ.get(ENV_LOST, "120")))
+    return asgi(app)
+
+
+def asgi(app: FastAPI) -> SubmitFastPath:
+    """What the server runs: the application behind the certificate fast path."""
+    return SubmitFastPath(app, app.state)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from appliance.i18n import _, set_language
 
@@ -34,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
                    help=_("directory served under /netboot/ for rack machines"))
     s.add_argument("--lost-after", type=float, default=120.0,
                    help=_("seconds without heartbeat before a machine is shown as lost"))
+    s.add_argument("--workers", type=int, default=1,
+                   help=_("server processes (they share the database; appends stay serialised)"))
     s.add_argument("--log-level", default="info")
     s.add_argument("--access-log", action="store_true", help=_("log every request"))
 
@@ -142,8 +146,8 @@ def _run(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ledger import app as app_module
     from ledger import logs
-    from ledger.app import build
 
     if bool(args.tls_cert) != bool(args.tls_key):
         print(_("--tls-cert and --tls-key go together."), file=sys.stderr)
@@ -152,12 +156,29 @@ def serve(args: argparse.Namespace) -> int:
         print(_("{path} is not a directory.").format(path=args.netboot), file=sys.stderr)
         return EXIT_USAGE
     logs.setup(args.log_level)
-    app = build(args.db, netboot=args.netboot, lost_after=args.lost_after)
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools",
+    common = {"netboot": args.netboot, "lost_after": args.lost_after}
+    target: Any
+    if args.workers > 1:
+        from ledger.db import make_engine, normalise_url, upgrade
+        from ledger.store import Ledger
+
+        engine = make_engine(args.db)
+        upgrade(engine)
+        Ledger(engine)  # creates the log key and first tree head once, before the workers
+        engine.dispose()
+        os.environ[app_module.ENV_DB] = normalise_url(args.db)
+        os.environ[app_module.ENV_LOST] = str(args.lost_after)
+        if args.netboot is not None:
+            os.environ[app_module.ENV_NETBOOT] = str(args.netboot.absolute())
+        target = "ledger.app:from_environment"
+    else:
+        target = app_module.asgi(app_module.build(args.db, **common))
+    uvicorn.run(target, factory=args.workers > 1, workers=args.workers,
+                host=args.host, port=args.port, loop="uvloop", http="httptools",
                 ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
                 ssl_keyfile=str(args.tls_key) if args.tls_key else None,
                 log_config=logs.uvicorn_log_config(args.log_level),
-                access_log=args.access_log, server_header=False)
+                access_log=args.access_log, server_header=False, timeout_graceful_shutdown=10)
     return EXIT_OK
 
 

@@ -12,6 +12,12 @@ from sqlalchemy.engine import Engine
 
 DEFAULT_DB = "ardoise-ledger.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
+WRITE_OPTION = "ledger_write"
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, whose transactions take SQLite's write lock when they begin."""
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def normalise_url(url: str | None) -> str:
@@ -38,11 +44,19 @@ def make_engine(url: str | None) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # transactions begin in _begin below
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # Appends take the write lock up front, so processes sharing the file queue on
+            # busy_timeout instead of failing to upgrade a read lock.
+            immediate = conn.get_execution_options().get(WRITE_OPTION)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

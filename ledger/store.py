@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from appliance.certificate import key_id as compute_key_id
 from appliance.certificate import load_private_pem, load_public_pem, private_pem
 from ledger import tables as t
+from ledger.db import writer
 from ledger.merkle import Tree
 from ledger.treehead import LogKey, TreeHead
 from ledger.validation import CertificateFacts
@@ -78,11 +79,12 @@ class Page:
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.writer = writer(engine)
         self.tree = Tree()
         self.lock = threading.Lock()
         self._public_keys: dict[str, Ed25519PublicKey] = {}
         self.log_key = self._log_key()
-        with self.lock, self.engine.begin() as conn:
+        with self.lock, self.writer.begin() as conn:
             self._lock_log(conn)
             self._sync(conn)
             if conn.execute(select(func.count()).select_from(t.tree_heads)).scalar_one() == 0:
@@ -90,7 +92,8 @@ class Ledger:
 
     # -- the log's key and tree heads -------------------------------------------------
     def _log_key(self) -> LogKey:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
+            self._lock_log(conn)
             pem = conn.execute(select(t.ledger_keys.c.private_key_pem)
                                .order_by(t.ledger_keys.c.created_at).limit(1)).scalar()
             if pem is None:
@@ -148,7 +151,7 @@ class Ledger:
         with self.lock:
             start = self.tree.size
             try:
-                with self.engine.begin() as conn:
+                with self.writer.begin() as conn:
                     self._lock_log(conn)
                     self._sync(conn)
                     start = self.tree.size
@@ -256,7 +259,8 @@ class Ledger:
         """Enroll an appliance key; returns (key_id, newly enrolled). Refuses a revoked key."""
         key = load_public_pem(public_key_pem)
         kid = compute_key_id(key)
-        with self.engine.begin() as conn:
+        # one writer: concurrent enrollments of a rack booting at once must not hit SQLITE_BUSY
+        with self.lock, self.writer.begin() as conn:
             row = conn.execute(select(t.appliances).where(t.appliances.c.key_id == kid)).first()
             if row is not None:
                 if row.revoked_at is not None:
@@ -337,7 +341,8 @@ class Ledger:
             "sent_at": str(hb.get("sent_at") or "")[:40],
             "last_seen": utcnow(),
         }
-        with self.lock, self.engine.begin() as conn:
+        with self.lock, self.writer.begin() as conn:
+            self._lock_log(conn)
             res = conn.execute(update(t.machines).where(t.machines.c.key_id == kid)
                                .values(heartbeats=t.machines.c.heartbeats + 1, **values))
             if not res.rowcount:

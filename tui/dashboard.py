@@ -50,11 +50,11 @@ def disk_table(targets: list[Target]) -> Table:
         d = t.disk
         model = f"{d.model}\n{d.serial or '-'}"
         if t.selected:
-            plan = Text(f"{_('ERASE')}: {t.method}\n{level_name(t.level)}", style="bold ansi_bright_green")
+            plan = Text(f"{_('ERASE')}: {t.method}\n{level_name(t.level)}", style="bold bright_green")
             if t.fallback:
-                plan.append("\n" + _("(purge unreachable: clear, as configured)"), style="ansi_yellow")
+                plan.append("\n" + _("(purge unreachable: clear, as configured)"), style="yellow")
         else:
-            plan = Text(f"{_('LEFT ALONE')}: {t.reason}", style="ansi_yellow")
+            plan = Text(f"{_('LEFT ALONE')}: {t.reason}", style="yellow")
         table.add_row(d.path.removeprefix("/dev/"), format_size(d.size_bytes), d.transport, model, plan)
     return table
 

@@ -93,7 +93,8 @@ class ProgressScreen(Screen[None]):
     ProgressScreen .panel.done-pass { border: ascii ansi_bright_green; }
     ProgressScreen .panel.done-fail { border: ascii ansi_bright_red; }
     ProgressScreen .line { height: 1; }
-    ProgressScreen RichLog { border: ascii ansi_bright_black; height: 1fr; min-height: 4; }
+    ProgressScreen RichLog { border: ascii ansi_bright_black; height: 1fr; min-height: 4;
+        overflow-x: hidden; }
     """
     BINDINGS = [Binding("escape", "stop", "stop")]
 
@@ -196,7 +197,7 @@ class ProgressScreen(Screen[None]):
             latest, self._latest = self._latest, {}
         for job_id, event in latest.items():
             panel = self.panels.get(job_id)
-            if panel and not panel.finished:
+            if panel and not panel.finished and event.step == panel.step:  # never a stale step
                 panel.step = event.step
                 panel.fraction = event.fraction
                 panel.rate = event.rate_bytes_per_s

@@ -10,7 +10,7 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from appliance import unattended as unattended_mode
@@ -21,6 +21,33 @@ from tui.widgets.qr import QrCode
 
 if TYPE_CHECKING:
     from tui.app import ArdoiseApp
+
+
+WIDE = 120  # columns from which the QR code sits beside the results
+
+
+class QrScreen(ModalScreen[None]):
+    """The QR code alone (80-column consoles): any key closes it."""
+
+    DEFAULT_CSS = """
+    QrScreen { align: center middle; }
+    QrScreen > Vertical { width: auto; height: auto; background: ansi_black; padding: 0 1; }
+    """
+
+    def __init__(self, url: str, result: JobResult) -> None:
+        super().__init__()
+        self.url = url
+        self.result = result
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield QrCode(self.url)
+            yield Static(_("{path}: scan to open the certificate at the ledger").format(
+                path=self.result.path), classes="hint")
+
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        self.dismiss(None)
 
 
 def verdict_words(r: JobResult) -> str:
@@ -48,8 +75,8 @@ class ResultsScreen(Screen[None]):
     ResultsScreen #body { height: 1fr; }
     ResultsScreen #list { width: 1fr; }
     ResultsScreen .result { height: auto; border: ascii ansi_white; padding: 0 1; }
-    ResultsScreen .result.-selected { border: double ansi_bright_white; }
-    ResultsScreen .word { width: 10; height: 3; content-align: center middle;
+    ResultsScreen .result.-selected { border: ascii ansi_bright_yellow; }
+    ResultsScreen .word { width: 8; height: 3; content-align: center middle;
         text-style: bold; margin-right: 1; }
     ResultsScreen .pass .word { background: ansi_green; color: ansi_bright_white; }
     ResultsScreen .fail .word { background: ansi_red; color: ansi_bright_white; }
@@ -61,6 +88,7 @@ class ResultsScreen(Screen[None]):
         Binding("up", "select(-1)", "previous"),
         Binding("down", "select(1)", "next"),
         Binding("p", "poweroff", "power off"),
+        Binding("c", "qr", "QR code"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -97,14 +125,29 @@ class ResultsScreen(Screen[None]):
                                     id=f"result-{i}"):
                         yield Static(_("PASS") if r.passed else _("FAIL"), classes="word")
                         yield Static(self.describe(r, sent), classes="about")
-            url = self.record_url(self.results[self.selected]) if self.results else None
-            if url:
+            url = self.selected_url()
+            if url and self.wide:
                 with Vertical(id="qr-side"):
                     yield QrCode(url)
                     yield Static(_("Scan: certificate\nat the ledger"), classes="hint")
         yield Static(self.after_text, id="after", classes="warning")
-        yield KeyBar([("P", _("Power off - next computer")), ("F2", _("other language")),
-                      ("Q", _("Quit"))])
+        keys = [("P", _("Power off - next computer"))]
+        if url and not self.wide:
+            keys.append(("C", _("QR code")))
+        yield KeyBar([*keys, ("F2", _("other language")), ("Q", _("Quit"))])
+
+    @property
+    def wide(self) -> bool:
+        """Room for the QR code beside the results (a laptop console, not 80 columns)."""
+        return self.app.size.width >= WIDE
+
+    def selected_url(self) -> str | None:
+        return self.record_url(self.results[self.selected]) if self.results else None
+
+    def action_qr(self) -> None:
+        url = self.selected_url()
+        if url:
+            self.app.push_screen(QrScreen(url, self.results[self.selected]))
 
     def describe(self, r: JobResult, sent: set[str]) -> str:
         lines = [f"{r.path}  {r.model}  [{r.serial or '-'}]  {format_size(r.size_bytes)}",

@@ -16,15 +16,17 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
 from appliance.i18n import _, format_rate, format_size, tr
-from appliance.imaging import build, manifest, writer
 from appliance.output import emit_json, say, warn
 from erasure.discovery import NotAWholeDisk, resolve
 from erasure.disk import Disk
 from erasure.methods.base import Progress
+
+if TYPE_CHECKING:
+    from appliance.imaging import writer
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from appliance.imaging import build
+
     key = None
     if args.sign_key is not None:
         try:
@@ -117,6 +121,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def _trust(args: argparse.Namespace) -> list[Path]:
+    from appliance.imaging import manifest
+
     return list(args.trust) or manifest.default_trust(Path(args.data))
 
 
@@ -160,6 +166,8 @@ class _Lines:
 
 
 def run_write(args: argparse.Namespace) -> int:
+    from appliance.imaging import writer
+
     disk = _target(args.device, args.allow_external)
     if disk is not None and disk.eligible and not args.yes:
         _confirm(disk, args.manifest)
@@ -180,6 +188,8 @@ def run_write(args: argparse.Namespace) -> int:
 
 
 def _report(r: writer.ImageResult, certificate: str | None) -> None:
+    from appliance.imaging import writer
+
     if r.status == writer.IMAGED:
         say(_("{path}: {name} {version} written and verified: {size} in {seconds:.1f} s "
               "(write {write:.1f} s, read-back {readback:.1f} s)").format(
@@ -204,7 +214,7 @@ def certify(result: writer.ImageResult, disk: Disk | None, data_dir: Path) -> st
     except ImportError:  # pragma: no cover - the certificate layer is part of the appliance
         return None
     errors = [f"image: {e}" for e in result.errors]
-    status = "refused" if result.status == writer.REFUSED else "incomplete"
+    status = "refused" if result.status == "refused" else "incomplete"
     outcome: dict[str, Any] = {
         "disk": disk.to_json() if disk is not None else {"path": result.path},
         "level": "clear",
@@ -227,7 +237,9 @@ def certify(result: writer.ImageResult, disk: Disk | None, data_dir: Path) -> st
 
 
 def run_hash(args: argparse.Namespace) -> int:
-    trust = list(args.trust) or manifest.default_trust(Path(args.data))
+    from appliance.imaging import writer
+
+    trust = _trust(args)
     result = writer.hash_device(args.device, args.manifest, trust or None,
                                 progress=_Lines(args.json), workers=max(1, args.workers))
     if args.json:

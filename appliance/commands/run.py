@@ -18,7 +18,7 @@ import time
 import tty
 from pathlib import Path
 
-from appliance import jobs, unattended
+from appliance import jobs, rack, unattended
 from appliance.battery import read_state as read_battery
 from appliance.config import Config, ConfigError, load_from, locate
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     battery = read_battery()
     if reason := battery.refusal(config.battery.min_percent):
         raise Refused(reason)
+    rack_session = _open_rack(config, data_dir)  # netbooted: enrolled, mirrored, or refused
     for path in jobs.recover_unfinished(data_dir, config):
         warn(_("interrupted job reported INCOMPLETE: {path}").format(path=path))
     try:
@@ -72,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         raise Refused(_("some named disks cannot be erased: nothing was touched"))
     if not selected:
         warn(_("No disk to erase."))
+        if rack_session is not None:
+            rack_session.close()
         if args.json:
             emit_json({"results": [], "cancelled": False})
         return EXIT_OK
@@ -82,9 +85,11 @@ def run(args: argparse.Namespace) -> int:
         confirm(len(selected))
 
     cancel = threading.Event()
-    uplink = unattended.make_uplink(config, data_dir)
+    uplink = unattended.make_uplink(config, data_dir) if rack_session is None else None
     names: dict[str, str] = {}
-    run_ = jobs.Run(config, data_dir, targets, _printer(names), cancel)
+    sink = _printer(names) if rack_session is None else rack_session.sink(_printer(names))
+    run_ = jobs.Run(config, data_dir, targets, sink, cancel,
+                    journal=rack_session.journal if rack_session is not None else None)
     names.update({job.job_id: job.disk.path for job in run_.jobs})
     heartbeat = None
     if uplink is not None and args.unattended:
@@ -104,17 +109,36 @@ def run(args: argparse.Namespace) -> int:
     pending = None
     if uplink is not None:
         pending = unattended.deliver(uplink, 300 if args.unattended else 10)
+    if rack_session is not None:
+        _print_verdicts(results)  # on screen while the certificates are delivered
+        pending = rack_session.finish()  # returns once every certificate is at the ledger
+        rack_session.close()
     if args.json:
         emit_json({"results": [r.to_json() for r in results], "cancelled": cancel.is_set(),
                    "pending_certificates": pending})
-    else:
-        for r in results:
-            verdict = _("PASS") if r.passed else _("FAIL")
-            warn(f"{verdict}  {r.path} {r.model} [{r.serial}]  {r.erase_status}  {r.certificate_id or '-'}")
+    elif rack_session is None:
+        _print_verdicts(results)
     code = EXIT_OK if results and all(r.passed for r in results) else EXIT_FAILED
     if args.unattended:
         unattended.power_action(config.unattended.after)
     return code
+
+
+def _print_verdicts(results: list[jobs.JobResult]) -> None:
+    for r in results:
+        verdict = _("PASS") if r.passed else _("FAIL")
+        warn(f"{verdict}  {r.path} {r.model} [{r.serial}]  {r.erase_status}  {r.certificate_id or '-'}")
+
+
+def _open_rack(config: Config, data_dir: Path) -> rack.RackSession | None:
+    """Rack mode (config from the network): key made, enrolled at the ledger, or Refused."""
+    if not rack.wanted(config):
+        return None
+    try:
+        return rack.open_session(config, data_dir)
+    except rack.RackError as exc:
+        raise Refused(_("rack mode refused, nothing was touched: {reason}").format(
+            reason=exc)) from exc
 
 
 def _host_json(host: object) -> object:

@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-import requests
-
 from erasure.text import Msg
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +131,15 @@ class HttpSource:
         self.backoff = backoff
         self.cache_dir = cache_dir
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._sessions: list[requests.Session] = []  # noqa: F821
         self._lock = threading.Lock()
         self._cache_fd: int | None = None
         self._have: set[tuple[int, int]] = set()
         self._have_file: Path | None = None
 
     def _session(self) -> requests.Session:
+        import requests
+
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
@@ -147,6 +151,8 @@ class HttpSource:
         return session
 
     def manifest_bytes(self) -> bytes:
+        import requests
+
         last: Exception | None = None
         for attempt in range(self.max_attempts):
             try:
@@ -198,6 +204,8 @@ class HttpSource:
         return data
 
     def _fetch(self, offset: int, length: int) -> bytes:
+        import requests
+
         buf = bytearray()
         failures = 0
         while len(buf) < length:

@@ -24,7 +24,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ BLKGETSIZE64 = 0x80081272
 BLKSSZGET = 0x1268
 BLKZEROOUT = 0x127F
 ZERO_STEP = 16 * 1024 * 1024
+BATCH_BYTES = 64 * 1024 * 1024  # flushed, then read back while the next batch is written
 IMAGED, FAILED, REFUSED = "imaged", "failed", "refused"
 
 
@@ -317,26 +318,16 @@ def _write(source: Source, device: str, trust: list[Path], progress: ProgressCal
             result.errors.append(Msg("{path} holds {size} bytes, the image needs {need}",
                                      path=device, size=dev.size, need=m.min_disk_bytes))
             return
-        t0 = time.monotonic()
         try:
-            _write_chunks(source, dev, m, progress, cancel, workers, result)
-            if not assume_zeroed:
-                for z in m.must_zero:
-                    dev.zero(z.disk_offset, z.length)
-                    result.zero_bytes += z.length
-            dev.flush()
+            check = _write_and_check(source, dev, m, progress, cancel, workers, assume_zeroed,
+                                     result)
         except _Abort as exc:
             result.errors.append(exc.message)
-            result.write_seconds = time.monotonic() - t0
             return
         except OSError as exc:
             result.errors.append(Msg("write error on {path}: {error}", path=device,
                                      error=exc.strerror or str(exc)))
             return
-        result.write_seconds = time.monotonic() - t0
-        t1 = time.monotonic()
-        check = _read_back(dev, m.chunks, m.must_zero, progress, cancel, workers)
-        result.readback_seconds = time.monotonic() - t1
     finally:
         dev.close()
     result.readback_root_hash = check.root_hash
@@ -369,15 +360,94 @@ def _last_partition(device: str) -> int | None:
     return max(table.partitions, key=lambda p: p.start + p.length).number
 
 
-def _write_chunks(source: Source, dev: _Device, m: Manifest, progress: ProgressCallback | None,
-                  cancel: threading.Event, workers: int, result: ImageResult) -> None:
+class _Checker:
+    """Reads chunks and must-zero ranges back with O_DIRECT and compares (thread-safe)."""
+
+    def __init__(self, dev: _Device, chunks: Sequence[Chunk], zeros: Iterable[Extent],
+                 progress: ProgressCallback | None, cancel: threading.Event):
+        self.dev, self.chunks, self.cancel = dev, chunks, cancel
+        self.zeros = list(zeros)
+        total = sum(c.length for c in chunks) + sum(z.length for z in self.zeros)
+        self.meter = _Meter(dev.path, "readback", total, progress)
+        self.digests: list[str] = [""] * len(chunks)
+        self.errors: list[Msg] = []
+        self.largest = max([c.length for c in chunks] + [ZERO_STEP if self.zeros else 0])
+        self.lock = threading.Lock()
+
+    def _error(self, message: Msg) -> None:
+        with self.lock:
+            self.errors.append(message)
+
+    def chunk(self, c: Chunk) -> None:
+        if self.cancel.is_set():
+            return
+        view = memoryview(_buffer(self.largest))[: c.length]
+        try:
+            self.dev.pread_into(view, c.disk_offset)
+        except OSError as exc:
+            self._error(Msg("read error at disk offset {offset} (chunk {index}): {error}",
+                            offset=c.disk_offset, index=c.index, error=exc.strerror or str(exc)))
+            return
+        self.digests[c.index] = blake3.blake3(view).hexdigest()
+        self.meter.add(c.length)
+
+    def zero_pieces(self) -> list[tuple[int, int]]:
+        return [(pos, min(ZERO_STEP, z.disk_offset + z.length - pos)) for z in self.zeros
+                for pos in range(z.disk_offset, z.disk_offset + z.length, ZERO_STEP)]
+
+    def zero(self, offset: int, length: int) -> None:
+        if self.cancel.is_set():
+            return
+        view = memoryview(_buffer(self.largest))[:length]
+        try:
+            self.dev.pread_into(view, offset)
+        except OSError as exc:
+            self._error(Msg("read error at disk offset {offset}: {error}", offset=offset,
+                            error=exc.strerror or str(exc)))
+            return
+        if view.tobytes().count(0) != length:
+            self._error(Msg("range at disk offset {offset} ({length} bytes) should read as "
+                            "zero and does not", offset=offset, length=length))
+        self.meter.add(length)
+
+    def finish(self) -> ReadBack:
+        errors = list(self.errors)
+        if self.cancel.is_set():
+            errors.append(Msg("read-back cancelled"))
+        mismatches = [
+            Mismatch(c.index, c.disk_offset, c.length, c.blake3, d, c.role)
+            for c, d in zip(self.chunks, self.digests, strict=True) if d and d != c.blake3
+        ]
+        root = chunk_root_hash(self.chunks, self.digests) if all(self.digests) else None
+        return ReadBack(root, self.digests, mismatches, errors, self.meter.done)
+
+
+def _batches(chunks: Sequence[Chunk], batch_bytes: int) -> list[list[Chunk]]:
+    out: list[list[Chunk]] = [[]]
+    size = 0
+    for c in chunks:
+        if size >= batch_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(c)
+        size += c.length
+    return [b for b in out if b]
+
+
+def _write_and_check(source: Source, dev: _Device, m: Manifest,
+                     progress: ProgressCallback | None, cancel: threading.Event, workers: int,
+                     assume_zeroed: bool, result: ImageResult) -> ReadBack:
+    """Write every chunk and read it back, pipelined: chunks go out in batches; once a batch
+    is written the device is flushed and that batch is read back while the next one is
+    being written. Raises _Abort (nothing more is written) on the first failure."""
     meter = _Meter(dev.path, "image", m.mapped_bytes, progress)
+    checker = _Checker(dev, m.chunks, m.must_zero, progress, cancel)
     failed = threading.Event()
     errors: list[Msg] = []
     lock = threading.Lock()
     largest = max((c.length for c in m.chunks), default=0)
 
-    def one(c: Chunk) -> None:
+    def write_one(c: Chunk) -> None:
         if failed.is_set() or cancel.is_set():
             return
         try:
@@ -399,29 +469,66 @@ def _write_chunks(source: Source, dev: _Device, m: Manifest, progress: ProgressC
             result.bytes_written += c.length
         meter.add(c.length)
 
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="image") as pool:
-        for fut in [pool.submit(one, c) for c in m.chunks]:
-            fut.result()
+    t0 = time.monotonic()
+    if not assume_zeroed:
+        for z in m.must_zero:
+            dev.zero(z.disk_offset, z.length)
+            result.zero_bytes += z.length
+    reads: list[Future[None]] = []
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="image") as wpool, \
+            ThreadPoolExecutor(max(1, workers // 2), thread_name_prefix="readback") as rpool:
+        previous: tuple[list[Chunk], list[Future[None]]] | None = None
+        for batch in [*_batches(m.chunks, BATCH_BYTES), []]:
+            if failed.is_set() or cancel.is_set():
+                break
+            futs = [wpool.submit(write_one, c) for c in batch]
+            if previous is not None:
+                for f in previous[1]:
+                    f.result()
+                if failed.is_set() or cancel.is_set():
+                    break
+                dev.flush()  # what is read back has been flushed to the device first
+                reads += [rpool.submit(checker.chunk, c) for c in previous[0]]
+            else:  # first batch under way: the zeroed ranges can be checked already
+                dev.flush()
+                reads += [rpool.submit(checker.zero, a, n) for a, n in checker.zero_pieces()]
+            previous = (batch, futs)
+        wpool.shutdown(wait=True)
+        result.write_seconds = time.monotonic() - t0
+        stop = bool(errors) or cancel.is_set()
+        t1 = time.monotonic()
+        for f in reads:
+            if stop:
+                f.cancel()
+            else:
+                f.result()
+        result.readback_seconds = time.monotonic() - t1
     if errors:
         raise _Abort(errors[0])
     if cancel.is_set():
         raise _Abort(Msg("cancelled after {n} bytes", n=result.bytes_written))
+    return checker.finish()
 
 
 def _fetch_chunk(source: Source, c: Chunk, largest: int) -> memoryview:
     """The chunk's bytes, checked against its BLAKE3, in this thread's aligned buffer."""
     for fresh in (False, True):
         frame = source.read(c.data_offset, c.data_length, fresh=fresh)
+        view = memoryview(_buffer(largest))[: c.length]
         try:
-            raw = _dctx().decompress(frame, max_output_size=c.length)
+            # decompress straight into the aligned buffer (no intermediate copy)
+            reader = _dctx().stream_reader(frame, read_size=len(frame))
+            done = 0
+            while done < c.length:
+                n = reader.readinto(view[done:])
+                if n == 0:
+                    break
+                done += n
         except zstandard.ZstdError as exc:
             problem = Msg("chunk {index} (disk offset {offset}) does not decompress: {error}",
                           index=c.index, offset=c.disk_offset, error=str(exc))
             continue
-        if len(raw) == c.length and blake3.blake3(raw).hexdigest() == c.blake3:
-            buf = _buffer(largest)
-            view = memoryview(buf)[: c.length]
-            view[:] = raw
+        if done == c.length and blake3.blake3(view).hexdigest() == c.blake3:
             return view
         problem = Msg("chunk {index} (disk offset {offset}) from the source does not match its "
                       "BLAKE3: corrupt image data", index=c.index, offset=c.disk_offset)
@@ -441,63 +548,13 @@ class ReadBack:
 def _read_back(dev: _Device, chunks: Sequence[Chunk], zeros: Iterable[Extent],
                progress: ProgressCallback | None, cancel: threading.Event,
                workers: int) -> ReadBack:
-    zeros = list(zeros)
-    total = sum(c.length for c in chunks) + sum(z.length for z in zeros)
-    meter = _Meter(dev.path, "readback", total, progress)
-    digests: list[str] = [""] * len(chunks)
-    errors: list[Msg] = []
-    largest = max([c.length for c in chunks] + [min(z.length, ZERO_STEP) for z in zeros] + [0])
-    lock = threading.Lock()
-
-    def chunk(c: Chunk) -> None:
-        if cancel.is_set():
-            return
-        view = memoryview(_buffer(largest))[: c.length]
-        try:
-            dev.pread_into(view, c.disk_offset)
-        except OSError as exc:
-            with lock:
-                errors.append(Msg("read error at disk offset {offset} (chunk {index}): {error}",
-                                  offset=c.disk_offset, index=c.index,
-                                  error=exc.strerror or str(exc)))
-            return
-        digests[c.index] = blake3.blake3(view).hexdigest()
-        meter.add(c.length)
-
-    def zero_piece(offset: int, length: int) -> None:
-        if cancel.is_set():
-            return
-        view = memoryview(_buffer(largest))[:length]
-        try:
-            dev.pread_into(view, offset)
-        except OSError as exc:
-            with lock:
-                errors.append(Msg("read error at disk offset {offset}: {error}", offset=offset,
-                                  error=exc.strerror or str(exc)))
-            return
-        if view.tobytes().count(0) != length:
-            with lock:
-                errors.append(Msg("range at disk offset {offset} ({length} bytes) should read "
-                                  "as zero and does not", offset=offset, length=length))
-        meter.add(length)
-
+    checker = _Checker(dev, chunks, zeros, progress, cancel)
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="readback") as pool:
-        futs = [pool.submit(chunk, c) for c in chunks]
-        for z in zeros:
-            for pos in range(z.disk_offset, z.disk_offset + z.length, ZERO_STEP):
-                n = min(ZERO_STEP, z.disk_offset + z.length - pos)
-                futs.append(pool.submit(zero_piece, pos, n))
+        futs = [pool.submit(checker.chunk, c) for c in chunks]
+        futs += [pool.submit(checker.zero, a, n) for a, n in checker.zero_pieces()]
         for fut in futs:
             fut.result()
-    if cancel.is_set():
-        errors.append(Msg("read-back cancelled"))
-    mismatches = [
-        Mismatch(c.index, c.disk_offset, c.length, c.blake3, d, c.role)
-        for c, d in zip(chunks, digests, strict=True) if d and d != c.blake3
-    ]
-    complete = all(digests)
-    root = chunk_root_hash(chunks, digests) if complete else None
-    return ReadBack(root, digests, mismatches, errors, meter.done)
+    return checker.finish()
 
 
 @dataclass

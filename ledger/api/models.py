@@ -144,3 +144,17 @@ class EnrollmentResult(BaseModel):
     key_id: str
     name: str
     enrolled: bool = Field(description="false when the key was already enrolled")
+
+
+class BootReport(BaseModel):
+    """A machine that refused to work (bad site config, enrollment refused): logged only."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(max_length=64, pattern=r"^[a-z_]+$", examples=["bad_config"])
+    reason: str = Field(max_length=500)
+    config: str = Field("", max_length=500, description="the config address it was given")
+    host: HeartbeatHost | None = None
+
+
+class BootReportAccepted(BaseModel):
+    logged: bool = True

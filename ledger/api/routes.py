@@ -73,25 +73,35 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+async def submit(app_state: Any, body: bytes) -> tuple[int, bytes]:
+    """Check and append one submitted certificate: (HTTP status, JSON body)."""
+    try:
+        sub = prepare(app_state.ledger, body)
+    except Rejected as exc:
+        log.info("rejected", extra={"fields": {"code": exc.code, "status": exc.status}})
+        return exc.status, orjson.dumps({"error": exc.code, "detail": exc.detail})
+    intake: Intake = app_state.intake
+    result = await intake.submit(sub)
+    if result.status in (200, 201):
+        return result.status, orjson.dumps({
+            "id": result.id, "leaf_index": result.leaf_index,
+            "status": "created" if result.status == 201 else "duplicate"})
+    return result.status, orjson.dumps({"error": result.code, "detail": result.detail})
+
+
 @router.post("/certificates", status_code=201, openapi_extra=OBJECT_BODY,
              responses={200: {"model": m.CertificateAccepted}, **PROBLEMS},
              response_model=m.CertificateAccepted, summary="Submit a signed certificate")
 async def post_certificate(request: Request) -> Response:
     """Body: the signed `ardoise.certificate/1` document. 201 new, 200 identical duplicate,
-    409 same id with different content; any other refusal is a 4xx Problem and stores nothing."""
-    ledger = ledger_of(request)
+    409 same id with different content; any other refusal is a 4xx Problem and stores nothing.
+    (ledger.api.fastpath answers this route without the framework's per-request overhead.)"""
     try:
-        sub = prepare(ledger, await read_body(request))
+        body = await read_body(request)
     except Rejected as exc:
-        log.info("rejected", extra={"fields": {"code": exc.code, "status": exc.status}})
         return problem(exc.status, exc.code, exc.detail)
-    intake: Intake = request.app.state.intake
-    result = await intake.submit(sub)
-    if result.status in (200, 201):
-        return json_response({"id": result.id, "leaf_index": result.leaf_index,
-                              "status": "created" if result.status == 201 else "duplicate"},
-                             result.status)
-    return problem(result.status, result.code, result.detail)
+    status, payload = await submit(request.app.state, body)
+    return Response(payload, status_code=status, media_type="application/json")
 
 
 @router.get("/certificates/{certificate_id}", response_model=m.CertificateRecord,
@@ -210,6 +220,8 @@ def enroll(body: m.EnrollmentRequest, request: Request) -> Response:
     ledger = ledger_of(request)
     no_nul(body.name, body.token, body.public_key_pem)
     if ledger.token_kind(body.token) not in ("enroll", "admin"):
+        log.warning("enrollment refused", extra={"fields": {"code": "bad_token",
+                                                          "name": body.name[:200]}})
         return problem(403, "bad_token", "the enrollment token is unknown or revoked")
     try:
         kid, new = ledger.enroll(body.name, body.public_key_pem.encode("utf-8"))
@@ -219,3 +231,17 @@ def enroll(body: m.EnrollmentRequest, request: Request) -> Response:
         return problem(422, "bad_key", "public_key_pem is not an Ed25519 public key in PEM")
     log.info("enrolled", extra={"fields": {"key_id": kid, "name": body.name, "new": new}})
     return json_response({"key_id": kid, "name": body.name, "enrolled": new}, 201 if new else 200)
+
+
+@router.post("/boot-reports", status_code=202, response_model=m.BootReportAccepted,
+             responses=PROBLEMS, summary="A rack machine refused to work (logged, not stored)")
+def boot_report(body: m.BootReport, request: Request) -> Response:
+    """Unauthenticated on purpose: the machine has no trusted identity yet. Only the log
+    keeps it (the reason a machine on the rack stopped); nothing is stored."""
+    no_nul(body.code, body.reason, body.config)
+    host = body.host.model_dump() if body.host else {}
+    client = request.client.host if request.client else ""
+    log.warning("machine refused to work", extra={"fields": {
+        "code": body.code, "reason": body.reason, "config": body.config, "client": client,
+        **{f"host_{k}": v for k, v in host.items()}}})
+    return json_response({"logged": True}, 202)

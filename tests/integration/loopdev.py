@@ -36,19 +36,33 @@ class Loops:
         self.devices.append(dev)
         return dev, path
 
-    def mount(self, dev: str, where: Path, fstype: str | None = None) -> None:
+    def mount(self, dev: str, where: Path, fstype: str | None = None,
+              options: str | None = None) -> None:
         where.mkdir(parents=True, exist_ok=True)
-        runner.run(["mount", *(["-t", fstype] if fstype else []), dev, str(where)], timeout=30)
+        runner.run(["mount", *(["-t", fstype] if fstype else []),
+                    *(["-o", options] if options else []), dev, str(where)], timeout=30)
         self.mounts.append(str(where))
 
+    def partition(self, dev: str, number: int) -> str:
+        """The node of a partition; kernels without a partition-table parser get it from
+        `partx -a` (userspace parse + BLKPG)."""
+        node = f"{dev}p{number}"
+        if not os.path.exists(node):
+            runner.run(["partx", "-a", dev], timeout=30, check=False)
+        wait_for(node)
+        return node
+
     def close(self) -> None:
-        for where in reversed(self.mounts):
-            runner.run(["umount", where], timeout=30, check=False)
+        # filesystems on our loop devices first, then the loops, then what held their files
+        left = [w for w in reversed(self.mounts)
+                if not runner.run(["umount", w], timeout=30, check=False).ok]
         for dev in reversed(self.devices):
             for _ in range(20):
                 if runner.run(["losetup", "-d", dev], timeout=30, check=False).ok:
                     break
                 time.sleep(0.1)
+        for where in left:
+            runner.run(["umount", where], timeout=30, check=False)
 
 
 def write_markers(path: Path, size: int, every: int = 64 * 1024) -> int:

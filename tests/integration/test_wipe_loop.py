@@ -23,7 +23,6 @@ from tests.integration.loopdev import (
     count_markers,
     read_chunks,
     sha256,
-    wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -114,8 +113,9 @@ def test_a_corrupted_byte_after_the_wipe_fails_full_verify(loops: Loops) -> None
 
 def test_a_mounted_loop_device_is_refused_and_untouched(loops: Loops, tmp_path: Path) -> None:
     dev, backing = loops.make(SIZE, markers=False)
-    runner.run(["mkfs.ext4", "-q", dev], timeout=60)
-    loops.mount(dev, tmp_path / "mnt")
+    runner.run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", dev],
+               timeout=60)
+    loops.mount(dev, tmp_path / "mnt", options="ro")  # read-only: no background writes
     before = sha256(backing)
     res = ardoise("wipe", dev, "--yes")
     assert res.returncode == 3
@@ -130,10 +130,9 @@ def test_a_partition_path_is_refused_and_untouched(loops: Loops, tmp_path: Path)
     backing = tmp_path / "parted.img"
     with open(backing, "wb") as fh:
         fh.truncate(SIZE)
-    runner.run(["sgdisk", "-q", "-n", "1:2048:+16M", str(backing)], timeout=30)
+    runner.run(["sgdisk", "-o", "-n", "1:2048:+16M", str(backing)], timeout=30)
     dev, _ = loops.make(SIZE, backing=backing, partscan=True)
-    part = f"{dev}p1"
-    wait_for(part)
+    part = loops.partition(dev, 1)
     before = sha256(backing)
     res = ardoise("wipe", part, "--yes")
     assert res.returncode == 3 and "partition" in res.stderr, res.stderr

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.app import App
 from textual.widgets import Input, RichLog, Static
 
 from appliance import config
 from appliance.i18n import get_language
 from appliance.survey import Survey
-from tests.tui.conftest import (GOOD_CONFIG, POWER, event_from_json, make_survey,
-                                recorded_events, results_fixture)
+from tests.tui.conftest import (
+    GOOD_CONFIG,
+    POWER,
+    event_from_json,
+    make_survey,
+    recorded_events,
+    results_fixture,
+)
 from tui.app import ArdoiseApp
 from tui.confirm import ConfirmScreen
 from tui.dashboard import DashboardScreen
@@ -126,7 +134,7 @@ async def test_low_battery_refused_until_charger(tmp_path: Path, app_for: Callab
         assert "on AC power" in text_of(app, "#facts")
 
 
-async def replay(app: ArdoiseApp, screen: ProgressScreen, count: int | None = None) -> None:
+async def replay(app: App[Any], screen: ProgressScreen, count: int | None = None) -> None:
     """Feed a recorded real run's events through the screen's sink, as the jobs do."""
     assert screen.run is not None
     recorded = recorded_events()

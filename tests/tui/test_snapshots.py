@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from appliance.config import ConfigError, Config, parse
+from appliance.config import Config, ConfigError, parse
 from appliance.i18n import set_language
 from appliance.survey import Survey
 from tests.tui.conftest import GOOD_CONFIG, LANGS, SIZES, make_survey, results_fixture

@@ -1,0 +1,178 @@
+"""Imaging benchmark: `ardoise image write` (with its full read-back) against `bmaptool copy`
+(no read-back) and `dd bs=4M oflag=direct` + `sha256sum` read-back, on one loop device
+(direct I/O) of the image's size, in the same run.
+
+The image is a real bootable Debian disk (bench/os_image.py, cached under
+/var/tmp/ardoise-bench/). Page caches are dropped before every timed run so each tool
+reads its source cold. Goals: ours <= 0.67x bmaptool and <= 0.33x dd + sha256.
+
+    python -m bench imaging [--rounds N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.os_image import CACHE, ensure_os_image
+
+GOAL_BMAPTOOL = 0.67
+GOAL_DD = 0.33
+
+
+def _run(argv: list[str], timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr[-1500:]}")
+    return proc
+
+
+def _drop_caches() -> None:
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        pass
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def prepare(img: Path) -> dict[str, Path | str]:
+    """bmap, signed ardoise image and the image's sha256, cached next to the image."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from appliance.certificate import load_private_pem, private_pem, public_pem
+
+    out = CACHE / "ardoise"
+    out.mkdir(parents=True, exist_ok=True)
+    key_path, pub_path = CACHE / "publisher.key", CACHE / "publisher.pub.pem"
+    if not key_path.exists():
+        key = Ed25519PrivateKey.generate()
+        key_path.write_bytes(private_pem(key))
+        pub_path.write_bytes(public_pem(key.public_key()))
+    key = load_private_pem(key_path.read_bytes())
+    manifest = out / "debian.manifest.json"
+    if not manifest.exists() or manifest.stat().st_mtime < img.stat().st_mtime:
+        from appliance.imaging import build_image
+
+        t = time.monotonic()
+        r = build_image(img, out, name="debian", version="12", sign_key=key)
+        print(f"ardoise image build: {time.monotonic() - t:.1f} s, {r.manifest.mapped_bytes} "
+              f"bytes mapped, {r.manifest.data_bytes} bytes of zstd data", file=sys.stderr)
+    bmap = CACHE / (img.name + ".bmap")
+    if not bmap.exists() or bmap.stat().st_mtime < img.stat().st_mtime:
+        _run(["bmaptool", "create", "-o", str(bmap), str(img)])
+    sha_file = CACHE / (img.name + ".sha256")
+    if not sha_file.exists() or sha_file.stat().st_mtime < img.stat().st_mtime:
+        sha_file.write_text(_sha256(img) + "\n")
+    return {"manifest": manifest, "pub": pub_path, "bmap": bmap,
+            "sha256": sha_file.read_text().strip()}
+
+
+def run_bmaptool(img: Path, bmap: Path, dev: str) -> float:
+    _drop_caches()
+    t = time.monotonic()
+    _run(["bmaptool", "copy", "--bmap", str(bmap), str(img), dev])
+    return time.monotonic() - t
+
+
+def run_dd_sha256(img: Path, dev: str, expected: str) -> float:
+    _drop_caches()
+    t = time.monotonic()
+    _run(["dd", f"if={img}", f"of={dev}", "bs=4M", "oflag=direct", "conv=fsync",
+          "status=none"])
+    size = img.stat().st_size
+    # read back exactly the image's bytes from the device and compare with its sha256
+    proc = _run(["sh", "-c", f"head -c {size} {dev} | sha256sum"])
+    elapsed = time.monotonic() - t
+    if proc.stdout.split()[0] != expected:
+        raise RuntimeError("dd + sha256sum: read-back does not match the image")
+    return elapsed
+
+
+def run_ardoise(manifest: Path, pub: Path, dev: str, data_dir: Path) -> tuple[float, dict]:
+    _drop_caches()
+    t = time.monotonic()
+    proc = _run([sys.executable, "-m", "appliance.cli", "image", "write", str(manifest), dev,
+                 "--trust", str(pub), "--yes", "--json", "--data", str(data_dir),
+                 "--no-certificate"])
+    elapsed = time.monotonic() - t
+    result = json.loads(proc.stdout)["results"][0]
+    if result["status"] != "imaged" or not result["verified"]:
+        raise RuntimeError(f"ardoise image write: {result['status']} {result['errors']}")
+    return elapsed, result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench imaging", description=__doc__)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("imaging bench needs root (loop devices)", file=sys.stderr)
+        return 2
+    img = ensure_os_image()
+    prep = prepare(img)
+    target = CACHE / "target.img"
+    size = img.stat().st_size
+    with open(target, "wb") as fh:
+        fh.truncate(size)
+    _run(["fallocate", "-l", str(size), str(target)])
+    dev = _run(["losetup", "-f", "--show", "--direct-io=on", str(target)]).stdout.strip()
+    times: dict[str, list[float]] = {"bmaptool": [], "dd+sha256": [], "ardoise": []}
+    last: dict = {}
+    try:
+        data_dir = CACHE / "data"
+        for _ in range(max(1, args.rounds)):
+            times["bmaptool"].append(run_bmaptool(img, Path(prep["bmap"]), dev))
+            times["dd+sha256"].append(run_dd_sha256(img, dev, str(prep["sha256"])))
+            t, last = run_ardoise(Path(prep["manifest"]), Path(prep["pub"]), dev, data_dir)
+            times["ardoise"].append(t)
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False, timeout=60)
+        target.unlink(missing_ok=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    report = {
+        "image": str(img), "image_bytes": size,
+        "ardoise_mapped_bytes": last.get("bytes_written"),
+        "ardoise_zero_bytes": last.get("zero_bytes"),
+        "rounds": args.rounds, "seconds": times, "median_seconds": med,
+        "ratio_vs_bmaptool": med["ardoise"] / med["bmaptool"],
+        "ratio_vs_dd_sha256": med["ardoise"] / med["dd+sha256"],
+        "goals": {"vs_bmaptool": GOAL_BMAPTOOL, "vs_dd_sha256": GOAL_DD},
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"image: {img.name}, {size / 2**20:.0f} MiB; ardoise writes "
+          f"{(last.get('bytes_written') or 0) / 2**20:.0f} MiB + zeroes "
+          f"{(last.get('zero_bytes') or 0) / 2**20:.0f} MiB, reads all of it back")
+    print(f"{'tool':<28}{'median s':>10}{'runs':>24}{'ardoise ratio':>15}")
+    for name, label in (("bmaptool", "bmaptool copy (no check)"),
+                        ("dd+sha256", "dd 4M direct + sha256sum"),
+                        ("ardoise", "ardoise image write+verify")):
+        runs = " ".join(f"{x:.1f}" for x in times[name])
+        ratio = "" if name == "ardoise" else f"{med['ardoise'] / med[name]:.2f}x"
+        print(f"{label:<28}{med[name]:>10.1f}{runs:>24}{ratio:>15}")
+    ok_b = report["ratio_vs_bmaptool"] <= GOAL_BMAPTOOL
+    ok_d = report["ratio_vs_dd_sha256"] <= GOAL_DD
+    print(f"goal vs bmaptool <= {GOAL_BMAPTOOL}: {'met' if ok_b else 'NOT met'}; "
+          f"vs dd+sha256 <= {GOAL_DD}: {'met' if ok_d else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

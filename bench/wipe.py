@@ -1,0 +1,253 @@
+"""Overwrite engine (`ardoise wipe`) vs fio, dd and nwipe on one direct-io loop device.
+
+    python -m bench wipe [--size 4G] [--rounds 3] [--dir /var/tmp] [--no-nwipe]
+
+Creates a file-backed loop device (--direct-io=on), runs every tool on it in each round
+(interleaved, so a busy machine slows them alike), reports the median of the rounds and
+removes the device. Needs root, fio, nwipe and util-linux.
+
+What is measured:
+- fio: its own bandwidth (bs=4M, direct=1, libaio, iodepth=8), sequential write and read;
+- dd: wall time of `dd if=/dev/zero bs=4M oflag=direct conv=fsync`;
+- ardoise: `ardoise wipe --json` (write rate = bytes / erase time, which includes the
+  final cache flush; verify read rate = bytes checked / verify time); CPU = the command's
+  user+system CPU minus that of a `--dry-run` of the same command (interpreter start-up
+  and disk discovery), per GiB written;
+- nwipe: wall time of `nwipe --autonuke --nogui --verify=off --noblank` (zero and prng).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from appliance.commands.wipe import parse_size
+
+GiB = 1 << 30
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass
+class Run:
+    label: str
+    kind: str  # write | read
+    bytes: int
+    seconds: float
+    cpu_seconds: float | None = None
+    note: str = ""
+
+    @property
+    def mb_s(self) -> float:
+        return self.bytes / self.seconds / 1e6 if self.seconds else 0.0
+
+
+@dataclass
+class Timed:
+    returncode: int
+    stdout: str
+    stderr: str
+    wall: float
+    cpu: float
+
+
+def timed(argv: list[str], timeout: float = 3600) -> Timed:
+    """Run argv and time it (wall clock)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=timeout)
+    wall = time.monotonic() - start
+    return Timed(proc.returncode, out, err, wall, 0.0)
+
+
+def timed_cpu(argv: list[str], timeout: float = 3600) -> Timed:
+    """timed(), plus the child's user+system CPU seconds (RUSAGE_CHILDREN delta)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = timed(argv, timeout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
+
+
+def check(result: Timed, what: str) -> Timed:
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} exited {result.returncode}: {result.stderr.strip()[-500:]}")
+    return result
+
+
+class LoopDevice:
+    def __init__(self, size: int, directory: Path):
+        self.file = directory / f"ardoise-bench-{os.getpid()}.img"
+        with open(self.file, "wb") as fh:
+            os.posix_fallocate(fh.fileno(), 0, size)
+        self.path = check(timed(["losetup", "-f", "--show", "--direct-io=on", str(self.file)]),
+                          "losetup").stdout.strip()
+        self.size = size
+
+    def close(self) -> None:
+        for _ in range(20):
+            if timed(["losetup", "-d", self.path]).returncode == 0:
+                break
+            time.sleep(0.2)
+        self.file.unlink(missing_ok=True)
+
+
+def fio(dev: str, size: int, rw: str) -> Run:
+    res = check(timed_cpu(["fio", "--name=seq", f"--filename={dev}", f"--rw={rw}", "--bs=4M",
+                           "--direct=1", "--ioengine=libaio", "--iodepth=8", f"--size={size}",
+                           "--output-format=json"]), "fio")
+    job = json.loads(res.stdout[res.stdout.index("{"):])["jobs"][0]["write" if rw == "write"
+                                                                    else "read"]
+    seconds = job["runtime"] / 1000
+    return Run(f"fio seq {rw}", "write" if rw == "write" else "read", job["io_bytes"], seconds,
+               res.cpu, "bs=4M direct libaio iodepth=8")
+
+
+def dd(dev: str, size: int) -> Run:
+    res = check(timed_cpu(["dd", "if=/dev/zero", f"of={dev}", "bs=4M", f"count={size >> 22}",
+                           "oflag=direct", "conv=fsync", "status=none"]), "dd")
+    return Run("dd zero", "write", size, res.wall, res.cpu, "bs=4M oflag=direct conv=fsync")
+
+
+def ardoise(dev: str, pattern: str, verify: str, baseline_cpu: float) -> list[Run]:
+    argv = [sys.executable, "-m", "appliance.cli", "--lang", "en", "wipe", dev, "--yes",
+            "--json", "--pattern", pattern, "--verify", verify]
+    res = check(timed_cpu(argv), "ardoise wipe")
+    (result,) = json.loads(res.stdout)["results"]
+    if result["status"] != "erased":
+        raise RuntimeError(f"ardoise wipe: {result['status']}: {result['errors']}")
+    vsec = result["verify"]["seconds"] if verify != "none" else 0.0
+    write_s = result["seconds"] - vsec
+    suffix = "" if verify == "none" else f" + {verify} verify"
+    runs = [Run(f"ardoise {pattern}{suffix}", "write", result["bytes_written"], write_s,
+                max(0.0, res.cpu - baseline_cpu), f"verify {verify}")]
+    if verify != "none":
+        runs.append(Run(f"ardoise {verify} verify read ({pattern})", "read",
+                        result["verify"]["bytes_checked"], vsec, None,
+                        f"result {result['verify']['result']}"))
+    return runs
+
+
+def ardoise_baseline(dev: str) -> float:
+    argv = [sys.executable, "-m", "appliance.cli", "wipe", dev, "--dry-run", "--json"]
+    return statistics.median(check(timed_cpu(argv), "ardoise dry-run").cpu for _ in range(3))
+
+
+def nwipe(dev: str, size: int, method: str, logdir: Path) -> Run:
+    log = logdir / f"nwipe-{method}.log"
+    argv = ["nwipe", "--autonuke", "--nogui", f"--method={method}", "--verify=off",
+            "--noblank", "--nousb", f"--logfile={log}", dev]
+    if method == "random":
+        argv.insert(-1, "--prng=isaac64")
+    res = check(timed_cpu(argv), "nwipe")
+    log.unlink(missing_ok=True)
+    return Run(f"nwipe {method}", "write", size, res.wall, res.cpu,
+               "--verify=off --noblank" + (" --prng=isaac64" if method == "random" else ""))
+
+
+def versions() -> dict[str, str]:
+    def first(argv: list[str]) -> str:
+        try:
+            res = timed(argv, 30)
+        except OSError:
+            return "missing"
+        return (res.stdout or res.stderr).strip().splitlines()[0] if res.returncode == 0 else "?"
+
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {"fio": first(["fio", "--version"]), "nwipe": first(["nwipe", "--version"]),
+            "dd": first(["dd", "--version"]), "kernel": platform.release(),
+            "python": platform.python_version(), "cpu": cpu, "cpus": str(os.cpu_count())}
+
+
+def summarise(runs: list[Run]) -> list[dict[str, object]]:
+    labels = list(dict.fromkeys(r.label for r in runs))
+    rows: list[dict[str, object]] = []
+    med: dict[str, float] = {}
+    for label in labels:
+        group = [r for r in runs if r.label == label]
+        med[label] = statistics.median(r.mb_s for r in group)
+        cpus = [r.cpu_seconds / (r.bytes / GiB) for r in group if r.cpu_seconds is not None]
+        rows.append({"label": label, "kind": group[0].kind, "mb_s": round(med[label], 1),
+                     "mb_s_rounds": [round(r.mb_s, 1) for r in group],
+                     "cpu_s_per_gib": round(statistics.median(cpus), 3) if cpus else None,
+                     "note": group[0].note})
+    for row in rows:
+        ref = med.get("fio seq write" if row["kind"] == "write" else "fio seq read")
+        row["ratio_to_fio"] = round(float(row["mb_s"]) / ref, 3) if ref else None  # type: ignore[arg-type]
+    return rows
+
+
+def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
+    lines = [f"Wipe benchmark, {meta['date']}: {meta['size_gib']} GiB direct-io loop device, "
+             f"median of {meta['rounds']} rounds; {meta['versions']['cpu']} "  # type: ignore[index]
+             f"({meta['versions']['cpus']} vCPU), kernel {meta['versions']['kernel']}; "  # type: ignore[index]
+             f"{meta['versions']['fio']}, {meta['versions']['nwipe']}.",  # type: ignore[index]
+             "", "| run | MB/s | × fio | CPU-s/GiB | rounds (MB/s) |",
+             "|---|---:|---:|---:|---|"]
+    for r in rows:
+        cpu = "" if r["cpu_s_per_gib"] is None else f"{r['cpu_s_per_gib']:.3f}"
+        ratio = "" if r["ratio_to_fio"] is None else f"{r['ratio_to_fio']:.2f}"
+        rounds = ", ".join(f"{v:.0f}" for v in r["mb_s_rounds"])  # type: ignore[attr-defined]
+        lines.append(f"| {r['label']} | {r['mb_s']:.0f} | {ratio} | {cpu} | {rounds} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench wipe", description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=parse_size, default=4 * GiB)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--dir", type=Path, default=Path("/var/tmp"))
+    ap.add_argument("--no-nwipe", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench wipe: needs root (loop devices)", file=sys.stderr)
+        return 2
+    size = args.size // (4 << 20) * (4 << 20)
+    meta: dict[str, object] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                               "size_gib": round(size / GiB, 2), "rounds": args.rounds,
+                               "versions": versions()}
+    print(f"versions: {json.dumps(meta['versions'])}", file=sys.stderr)
+    device = LoopDevice(size, args.dir)
+    runs: list[Run] = []
+    try:
+        print(f"device {device.path} ({size / GiB:.1f} GiB, direct-io)", file=sys.stderr)
+        fio(device.path, size, "write")  # warm-up: allocate and settle the backing file
+        baseline = ardoise_baseline(device.path)
+        for n in range(args.rounds):
+            batch = [fio(device.path, size, "write"), fio(device.path, size, "read"),
+                     dd(device.path, size)]
+            batch += ardoise(device.path, "zero", "none", baseline)
+            batch += ardoise(device.path, "random", "none", baseline)
+            batch += ardoise(device.path, "random", "full", baseline)
+            if not args.no_nwipe:
+                batch += [nwipe(device.path, size, "zero", args.dir),
+                          nwipe(device.path, size, "random", args.dir)]
+            for r in batch:
+                print(f"round {n + 1}: {r.label:34} {r.mb_s:8.1f} MB/s", file=sys.stderr)
+            runs += batch
+    finally:
+        device.close()
+    rows = summarise(runs)
+    meta["ardoise_startup_cpu_s"] = round(baseline, 3)
+    text = markdown(rows, meta)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    document = {"meta": meta, "rows": rows, "runs": [asdict(r) for r in runs]}
+    for name in (f"wipe-{stamp}", "wipe-latest"):
+        (args.out / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
+        (args.out / f"{name}.md").write_text(text)
+    return 0

@@ -1,0 +1,228 @@
+"""The whole journey on real loop devices: `ardoise run`, the job pipeline, the TUI.
+
+Two disks: one that erases, one read-only loop device whose writes fail (a failing disk
+must never stop the other). Certificates are verified, journals read back, bytes grepped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance import config, jobs, survey
+from appliance.journal import STATES, Journal
+from appliance.spool import Spool
+from erasure import runner
+from tests.integration.loopdev import Loops, MiB, count_markers, sha256, write_markers
+
+pytestmark = pytest.mark.integration
+SIZE = 64 * MiB
+
+CONFIG = """\
+organisation: OPEQ
+location: Montréal
+operator: trainee-07
+batch: "2026-11"
+erase:
+  level: clear
+  verify: sample
+"""
+
+
+@pytest.fixture
+def loops(real_commands: None) -> Iterator[Loops]:
+    # a short folder: a loop device's stable id is its backing file's path
+    workdir = Path(tempfile.mkdtemp(prefix="ardrun-", dir="/var/tmp"))
+    box = Loops(workdir)
+    try:
+        yield box
+    finally:
+        box.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def read_only_loop(loops: Loops, size: int = SIZE) -> tuple[str, Path]:
+    path = loops.workdir / f"readonly-{len(loops.devices)}.img"
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+    write_markers(path, size)
+    dev = runner.run(["losetup", "-f", "--show", "--direct-io=on", "-r", str(path)],
+                     timeout=30).stdout.strip()
+    loops.devices.append(dev)  # detached by loops.close()
+    return dev, path
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "ardoise.yaml"
+    path.write_text(CONFIG + extra)
+    return path
+
+
+def ardoise(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "appliance.cli", *args], input=stdin,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def certificate(path: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(Path(path).read_text())  # type: ignore[no-any-return]
+
+
+def test_run_erases_one_disk_and_reports_the_failing_one(loops: Loops, tmp_path: Path) -> None:
+    good, good_file = loops.make(SIZE, "good")
+    bad, bad_file = read_only_loop(loops)
+    assert count_markers(good_file) > 1000
+    bad_before = sha256(bad_file)
+    data = tmp_path / "data"
+    proc = ardoise("run", "--config", str(write_config(tmp_path)), "--data", str(data),
+                   "--device", good, "--device", bad, "--yes", "--json")
+    assert proc.returncode == 1 and proc.stdout, proc.stderr[-3000:]  # one target failed
+    results = {r["path"]: r for r in json.loads(proc.stdout)["results"]}
+    assert results[good]["passed"] and results[good]["status"] == "erased"
+    assert results[good]["verify"]["result"] == "pass"
+    assert not results[bad]["passed"] and results[bad]["status"] == "failed"
+    assert any("Operation not permitted" in e for e in results[bad]["errors"])
+    assert count_markers(good_file) == 0  # the donor's data is gone
+    assert sha256(bad_file) == bad_before  # nothing could be written there
+    # one signed certificate per disk, success or not, in the spool
+    for r in results.values():
+        check = ardoise("cert", "verify", r["certificate"], "--data", str(data))
+        assert check.returncode == 0, check.stdout + check.stderr
+    assert certificate(results[good]["certificate"])["sanitization"]["status"] == "erased"
+    assert certificate(results[bad]["certificate"])["sanitization"]["status"] == "failed"
+    assert certificate(results[good]["certificate"])["organisation"] == "OPEQ"
+    assert sorted(Spool(data).pending()) == sorted(r["certificate_id"] for r in results.values())
+    # every step journaled, in order, each before the next
+    for job in Journal(data).jobs():
+        states = [h["state"] for h in job.history]
+        assert states == sorted(states, key=STATES.index)
+        assert states[0] == "discovered" and states[-1] == "spooled"
+        assert "erasing" in states
+    good_job = next(j for j in Journal(data).jobs() if j.disk["path"] == good)
+    assert "verifying" in [h["state"] for h in good_job.history]
+
+
+def test_cancel_reports_incomplete_never_erased(loops: Loops, tmp_path: Path) -> None:
+    dev, _path = loops.make(1024 * MiB, "big", markers=False)
+    cfg = config.parse(CONFIG.replace("verify: sample", "verify: full"), source="test")
+    targets = jobs.discover_targets(cfg, [dev])
+    events: list[jobs.Event] = []
+    cancel = threading.Event()
+
+    def sink(event: jobs.Event) -> None:
+        events.append(event)
+        if isinstance(event, jobs.StepProgress) and event.step == "erasing":
+            cancel.set()  # the technician presses Esc mid-erase
+
+    run = jobs.Run(cfg, tmp_path / "data", targets, sink, cancel)
+    run.start()
+    [result] = run.wait()
+    assert result.erase_status == "incomplete" and not result.passed
+    assert certificate(result.certificate_path or "")["sanitization"]["status"] == "incomplete"
+    assert isinstance(events[-1], jobs.RunFinished) and events[-1].cancelled
+
+
+def test_bad_config_stops_before_anything(loops: Loops, tmp_path: Path) -> None:
+    dev, path = loops.make(SIZE, "keep")
+    before = sha256(path)
+    bad = tmp_path / "ardoise.yaml"
+    bad.write_text(CONFIG + "unattended:\n  enabled: sure\n")
+    proc = ardoise("run", "--config", str(bad), "--data", str(tmp_path / "d"), "--device", dev,
+                   "--yes")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0  # one line
+    assert f"{bad}:9: unattended.enabled" in proc.stderr
+    assert sha256(path) == before
+
+
+def test_unattended_needs_the_config_to_allow_it(loops: Loops, tmp_path: Path) -> None:
+    dev, path = loops.make(SIZE, "keep")
+    before = sha256(path)
+    proc = ardoise("run", "--config", str(write_config(tmp_path)), "--data", str(tmp_path / "d"),
+                   "--device", dev, "--unattended")
+    assert proc.returncode == 3, proc.stderr
+    assert "unattended" in proc.stderr
+    assert sha256(path) == before
+
+
+def test_typed_confirmation_refused(loops: Loops, tmp_path: Path) -> None:
+    dev, path = loops.make(SIZE, "keep")
+    before = sha256(path)
+    proc = ardoise("run", "--config", str(write_config(tmp_path)), "--data", str(tmp_path / "d"),
+                   "--device", dev, stdin="ERASE 2\n")  # wrong count
+    assert proc.returncode == 3
+    assert sha256(path) == before
+
+
+def test_unattended_run_with_countdown(loops: Loops, tmp_path: Path) -> None:
+    dev, path = loops.make(SIZE, "rack")
+    cfg = write_config(tmp_path, "unattended:\n  enabled: true\n  countdown_seconds: 1\n"
+                                 "  after: stay\n")
+    proc = ardoise("run", "--config", str(cfg), "--data", str(tmp_path / "d"), "--device", dev,
+                   "--unattended", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "starts in 1 s" in proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["passed"]
+    assert count_markers(path) == 0
+
+
+def test_power_cut_mid_erase_is_reported_incomplete(loops: Loops, tmp_path: Path) -> None:
+    dev, _path = loops.make(1024 * MiB, "cut", markers=False)
+    data = tmp_path / "data"
+    cfg = write_config(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--config", str(cfg),
+                             "--data", str(data), "--device", dev, "--yes"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            jobs_now = Journal(data).jobs() if (data / "journal").is_dir() else []
+            if jobs_now and jobs_now[0].state == "erasing":
+                break
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)  # the power cut
+    finally:
+        proc.wait(timeout=30)
+    [job] = Journal(data).jobs()
+    assert job.state == "erasing"
+    # next boot: the interrupted disk is reported INCOMPLETE (never erased) and offered again
+    again = ardoise("run", "--config", str(cfg), "--data", str(data), "--device", dev, "--yes",
+                    "--json")
+    assert "INCOMPLETE" in again.stderr
+    statuses = sorted(certificate(str(Spool(data).path(i)))["sanitization"]["status"]
+                      for i in Spool(data).pending())
+    assert statuses == ["erased", "incomplete"]
+    assert again.returncode == 0
+
+
+@pytest.mark.asyncio
+async def test_tui_drives_real_jobs_to_results(loops: Loops, tmp_path: Path) -> None:
+    from tui.app import ArdoiseApp
+    from tui.results import ResultsScreen
+
+    good, good_file = loops.make(SIZE, "good")
+    bad, _ = read_only_loop(loops)
+    snapshot = survey.take(str(write_config(tmp_path)), tmp_path / "data", [good, bad])
+    app = ArdoiseApp(snapshot)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter", *"ERASE 2", "enter")
+        for _ in range(600):
+            await pilot.pause(0.1)
+            if isinstance(app.screen, ResultsScreen):
+                break
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        verdicts = {r.path: r.passed for r in screen.results}
+        assert verdicts == {good: True, bad: False}
+        assert all(r.certificate_id for r in screen.results)
+    assert count_markers(good_file) == 0
