@@ -72,7 +72,7 @@ demo: venv
 	$(BIN)/python -m appliance.demo
 
 bench: venv
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 image: venv
 	bash image-build/build.sh

@@ -235,6 +235,8 @@ class Job:
             image_required=run.config.image.required,
         )
         self.step = "discovered"
+        self.latest: StepProgress | None = None  # for heartbeats
+        self.finished = False
         self._last_progress = 0.0
 
     # events and journal
@@ -251,6 +253,8 @@ class Job:
             event.phase, self.step or "erasing")
         if step != self.step and step in ("verifying", "hashing"):
             self.enter(step)
+        self.latest = StepProgress(self.job_id, step, event.done_bytes, event.total_bytes,
+                                   event.rate_bytes_per_s, event.eta_seconds)
         now = time.monotonic()
         final = event.total_bytes and event.done_bytes >= event.total_bytes
         if not final and now - self._last_progress < PROGRESS_INTERVAL:
@@ -287,6 +291,7 @@ class Job:
             self.result.erase_status = "incomplete"
         self.result.seconds = time.monotonic() - start
         self.certify(outcome, image)
+        self.finished = True
         self.run.post(JobFinished(self.job_id, self.result))
 
     def erase(self) -> Any:
@@ -425,9 +430,21 @@ class Run:
         return self.results
 
     def status(self) -> list[dict[str, Any]]:
-        """Per-disk state for heartbeats (host, disks, step, progress)."""
-        return [{"job_id": j.job_id, "disk": j.disk.id, "serial": j.disk.serial,
-                 "step": j.step, "status": j.result.erase_status} for j in self.jobs]
+        """Per-disk state for heartbeats (the ledger's rack view: step, progress, rate)."""
+        out = []
+        for j in self.jobs:
+            latest = j.latest if j.latest is not None and j.latest.step == j.step else None
+            out.append({
+                "disk_id": j.disk.id, "model": j.disk.model, "serial": j.disk.serial,
+                "size_bytes": j.disk.size_bytes, "step": j.step,
+                "progress": round(min(max(latest.fraction, 0.0), 1.0), 4) if latest else 0.0,
+                "rate": max(latest.rate_bytes_per_s, 0.0) if latest else None,
+                "eta": max(latest.eta_seconds, 0.0) if latest and latest.eta_seconds is not None
+                else None,
+                "method": j.result.method or None,
+                "status": j.result.erase_status if j.finished else "running",
+            })
+        return out
 
 
 def run_jobs(config: Config, data_dir: Path, targets: list[Target], sink: EventSink,

@@ -25,7 +25,9 @@ import binascii
 import hashlib
 import logging
 import os
+import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +47,16 @@ SITE_KEYS_DIR = Path("/etc/ardoise/site-keys")
 SIG_SUFFIX = ".sig"
 MAX_CONFIG_BYTES = 256 * 1024
 MAX_CA_BYTES = 64 * 1024
+NETWORK_PATIENCE = 180.0  # seconds a netbooted machine waits for the config server
 REPORTS = "/api/v1/boot-reports"
 
 
 class SiteConfigError(Exception):
     """The config must not be used; str() is the reason, for people (one line)."""
+
+
+class Unreachable(SiteConfigError):
+    """The server could not be reached or failed (5xx): worth trying again a little later."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,8 @@ def _get(url: str, limit: int, timeout: float, verify: str | bool = True) -> byt
             response = requests.get(url, timeout=timeout, stream=True, verify=verify)
         with response:
             if response.status_code != 200:
-                raise SiteConfigError(_("cannot fetch {url}: HTTP {code}").format(
+                error = Unreachable if response.status_code >= 500 else SiteConfigError
+                raise error(_("cannot fetch {url}: HTTP {code}").format(
                     url=url, code=response.status_code))
             data = b""
             for chunk in response.iter_content(16384):
@@ -150,8 +158,11 @@ def _get(url: str, limit: int, timeout: float, verify: str | bool = True) -> byt
                     raise SiteConfigError(_("{url} is larger than {n} bytes").format(
                         url=url, n=limit))
             return data
-    except requests.RequestException as exc:
+    except requests.exceptions.SSLError as exc:
         raise SiteConfigError(_("cannot fetch {url}: {error}").format(
+            url=url, error=type(exc).__name__)) from exc
+    except requests.RequestException as exc:
+        raise Unreachable(_("cannot fetch {url}: {error}").format(
             url=url, error=type(exc).__name__)) from exc
 
 
@@ -215,15 +226,28 @@ def cmdline_value(key: str) -> str | None:
     return kernel_cmdline_value(key)
 
 
-def load_site_config(url: str, timeout: float = 20.0) -> Verified:
-    """fetch_verified with the kernel's ardoise.ca / ardoise.ca_url; a refusal is also
-    reported to the ledger (best effort) before it is raised."""
-    try:
-        return fetch_verified(url, ca_pin=cmdline_value("ardoise.ca"),
-                              ca_url=cmdline_value("ardoise.ca_url"), timeout=timeout)
-    except SiteConfigError as exc:
-        report_refusal(url, "bad_config", str(exc))
-        raise
+def load_site_config(url: str, timeout: float = 20.0,
+                     patience: float = NETWORK_PATIENCE) -> Verified:
+    """fetch_verified with the kernel's ardoise.ca / ardoise.ca_url, retried while the
+    network comes up; a refusal is also reported to the ledger (best effort) before it is
+    raised."""
+    deadline = time.monotonic() + patience
+    wait = 2.0
+    while True:
+        try:
+            return fetch_verified(url, ca_pin=cmdline_value("ardoise.ca"),
+                                  ca_url=cmdline_value("ardoise.ca_url"), timeout=timeout)
+        except Unreachable as exc:
+            if time.monotonic() + wait > deadline:
+                report_refusal(url, "bad_config", str(exc))
+                raise
+            print("ardoise: " + _("{error}: trying again in {n} s").format(error=exc, n=int(wait)),
+                  file=sys.stderr, flush=True)
+            time.sleep(wait)
+            wait = min(wait * 2, 20.0)
+        except SiteConfigError as exc:
+            report_refusal(url, "bad_config", str(exc))
+            raise
 
 
 def report_target(config_url: str) -> str | None:

@@ -52,6 +52,30 @@ def make_uplink(config: Config, data_dir: Path) -> Any | None:
     return Uplink(Spool(data_dir), config.ledger.url, ca=ca)
 
 
+def heartbeat_document(data_dir: Path, host: Any, batch: str,
+                       jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A signed `ardoise.heartbeat/1` (the ledger checks it against the enrolled key)."""
+    from datetime import UTC, datetime
+
+    from appliance import __version__
+    from appliance.certificate import key_id, sign
+    from appliance.certify import load_key
+
+    key = load_key(data_dir)
+    document = {
+        "schema": "ardoise.heartbeat/1",
+        "sent_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "appliance": {"key_id": key_id(key.public_key()), "version": __version__},
+        "host": {"serial": getattr(host, "serial", None) or "",
+                 "product": getattr(host, "product", None) or "",
+                 "maker": getattr(host, "manufacturer", None) or "", "mac": ""},
+        "batch": batch,
+        "journal": "stick",
+        "jobs": jobs[:64],
+    }
+    return sign(document, key)
+
+
 class Heartbeat:
     """Sends `payload()` to the ledger every `interval` seconds until stopped (best effort)."""
 

@@ -50,8 +50,8 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def prepare(img: Path) -> dict[str, Path | str]:
-    """bmap, signed ardoise image and the image's sha256, cached next to the image."""
+def prepare_image(img: Path) -> dict[str, Path]:
+    """The signed ardoise image of `img` and the publisher key, cached next to it."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from appliance.certificate import load_private_pem, private_pem, public_pem
@@ -72,14 +72,19 @@ def prepare(img: Path) -> dict[str, Path | str]:
         r = build_image(img, out, name="debian", version="12", sign_key=key)
         print(f"ardoise image build: {time.monotonic() - t:.1f} s, {r.manifest.mapped_bytes} "
               f"bytes mapped, {r.manifest.data_bytes} bytes of zstd data", file=sys.stderr)
+    return {"manifest": manifest, "pub": pub_path}
+
+
+def prepare(img: Path) -> dict[str, Path | str]:
+    """bmap, signed ardoise image and the image's sha256, cached next to the image."""
+    signed = prepare_image(img)
     bmap = CACHE / (img.name + ".bmap")
     if not bmap.exists() or bmap.stat().st_mtime < img.stat().st_mtime:
         _run(["bmaptool", "create", "-o", str(bmap), str(img)])
     sha_file = CACHE / (img.name + ".sha256")
     if not sha_file.exists() or sha_file.stat().st_mtime < img.stat().st_mtime:
         sha_file.write_text(_sha256(img) + "\n")
-    return {"manifest": manifest, "pub": pub_path, "bmap": bmap,
-            "sha256": sha_file.read_text().strip()}
+    return {**signed, "bmap": bmap, "sha256": sha_file.read_text().strip()}
 
 
 def run_bmaptool(img: Path, bmap: Path, dev: str) -> float:

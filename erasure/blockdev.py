@@ -15,6 +15,7 @@ import os
 import stat
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -148,20 +149,27 @@ def split(ranges: Iterable[tuple[int, int]], block_size: int) -> Iterator[Block]
             offset += n
 
 
+@dataclass
+class Outcome:
+    failure: BaseException | None  # the first exception a worker raised
+    cpu_seconds: float  # user+system CPU of the worker threads
+
+
 def parallel(blocks: Iterable[Block], buffer_size: int, workers: int,
              work: Callable[[AlignedBuffer, Block], None],
-             cancel: threading.Event) -> BaseException | None:
+             cancel: threading.Event) -> Outcome:
     """Run `work(buffer, block)` over blocks with `workers` threads, one buffer each.
 
     Blocks are handed out in order, so I/O stays nearly sequential while `workers` of them
-    are in flight. Stops early when `cancel` is set or a worker raises; returns the first
-    exception raised (or None).
+    are in flight. Stops early when `cancel` is set or a worker raises.
     """
     source = iter(blocks)
     lock = threading.Lock()
     failure: list[BaseException] = []
+    cpu: list[float] = []
 
     def loop() -> None:
+        start = time.thread_time()
         buf = AlignedBuffer(buffer_size)
         try:
             while not cancel.is_set() and not failure:
@@ -174,13 +182,14 @@ def parallel(blocks: Iterable[Block], buffer_size: int, workers: int,
             failure.append(exc)
         finally:
             buf.close()
+            cpu.append(time.thread_time() - start)
 
     threads = [threading.Thread(target=loop, name=f"io-{i}", daemon=True) for i in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return failure[0] if failure else None
+    return Outcome(failure[0] if failure else None, sum(cpu))
 
 
 def pwrite_all(fd: int, view: memoryview, offset: int) -> None:

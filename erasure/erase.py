@@ -95,6 +95,9 @@ class Outcome:
             "status": self.status,
             "verify": self.verify.to_json(),
             "bytes_written": self.bytes_written, "seconds": round(self.seconds, 3),
+            "erase_seconds": round(sum(a.seconds for a in self.attempts), 3),
+            "cpu_seconds": round(sum(float(a.details.get("cpu_seconds", 0.0))
+                                     for a in self.attempts), 3),
             "errors": [str(e) for e in self.errors],
             "io_errors": [{"offset": r.offset, "length": r.length, "error": r.error}
                           for a in self.attempts for r in a.io_errors],

@@ -21,7 +21,7 @@ from erasure import runner
 from erasure.disk import AtaSecurity, Disk, NvmeCaps, SanitizeSupport
 from erasure.parse_ata import parse_hdparm_identify, parse_hdparm_native_max
 from erasure.parse_mmc import MmcInfo, parse_extcsd
-from erasure.parse_nvme import parse_id_ctrl, parse_id_ns, parse_list_ns
+from erasure.parse_nvme import parse_id_ctrl, parse_id_ns, parse_list_ns, parse_sanitize_log
 from erasure.parse_opal import parse_query, parse_scan
 from erasure.parse_scsi import parse_sg_inq, parse_sg_opcodes, parse_sg_readcap
 from erasure.parse_smartctl import parse_smartctl
@@ -41,6 +41,7 @@ class ProbeOutputs:
     nvme_id_ctrl: str | None = None
     nvme_id_ns: str | None = None
     nvme_list_ns: str | None = None
+    nvme_sanitize_log: str | None = None
     sg_inq: str | None = None
     sg_readcap: str | None = None
     sg_opcodes: str | None = None
@@ -92,6 +93,12 @@ def collect(disk: Disk) -> ProbeOutputs:
         out.nvme_id_ctrl = _run(["nvme", "id-ctrl", ctrl, "-o", "json"], out)
         out.nvme_id_ns = _run(["nvme", "id-ns", path, "-o", "json"], out)
         out.nvme_list_ns = _run(["nvme", "list-ns", ctrl, "-o", "json"], out)
+        try:
+            sanicap = parse_id_ctrl(out.nvme_id_ctrl).sanicap if out.nvme_id_ctrl else 0
+        except ValueError:
+            sanicap = 0
+        if sanicap & 0x7:  # a sanitize may still be running (it survives a reboot)
+            out.nvme_sanitize_log = _run(["nvme", "sanitize-log", ctrl, "-o", "json"], out)
     if transport == "mmc":
         try:
             out.mmc_type = (SYS_BLOCK / Path(path).name / "device" / "type").read_text().strip()
@@ -200,6 +207,16 @@ def _apply_nvme(disk: Disk, outputs: ProbeOutputs, notes: list[str]) -> None:
         sanitize=SanitizeSupport(crypto=ctrl.sanitize_crypto, block=ctrl.sanitize_block,
                                  overwrite=ctrl.sanitize_overwrite),
         lbaf_in_use=lbaf, crypto_erase=ctrl.format_crypto, namespaces=ns_count)
+    if outputs.nvme_sanitize_log:
+        try:
+            status = parse_sanitize_log(outputs.nvme_sanitize_log)
+            disk.extra["nvme_sanitize_status"] = {"status": status.status,
+                                                  "progress": status.progress}
+            if status.in_progress:
+                notes.append(Msg("a sanitize is in progress ({percent}%): the drive finishes "
+                                 "it before anything else", percent=int(status.fraction * 100)))
+        except ValueError:
+            pass
     if ctrl.format_all_namespaces:
         notes.append(Msg("Format NVM applies to all namespaces of this controller (FNA)"))
 
@@ -242,6 +259,33 @@ def _apply_opal(disk: Disk, outputs: ProbeOutputs) -> None:
     if outputs.sedutil_query:
         parse_query(outputs.sedutil_query, info)
     disk.extra["opal"] = asdict(info)
+
+
+def remove_hpa(disk: Disk) -> str | None:
+    """Restore the native max address (`hdparm -N p<native>`) so the whole capacity is
+    erased; updates `disk.hpa` / `size_bytes` and returns None, or the reason it failed.
+
+    For callers whose configuration allows it (`remove_hpa`), before planning: an
+    overwrite reaches the hidden sectors only once the HPA is gone.
+    """
+    hpa = disk.hpa
+    if hpa is None or not hpa.enabled:
+        return None
+    hidden = hpa.native_max_sectors - hpa.current_max_sectors
+    argv = ["hdparm", "--yes-i-know-what-i-am-doing", "-N", f"p{hpa.native_max_sectors}",
+            disk.path]
+    try:
+        res = runner.run(argv, timeout=TIMEOUT, check=False)
+        check = runner.run(["hdparm", "-N", disk.path], timeout=TIMEOUT, check=False)
+    except (runner.CommandNotFound, runner.CommandTimeout) as exc:
+        return Msg("the host protected area could not be removed: {error}", error=str(exc))
+    after = parse_hdparm_native_max(check.stdout)
+    if res.returncode != 0 or after is None or after.enabled:
+        return Msg("the host protected area ({n} sectors) could not be removed", n=hidden)
+    disk.hpa = after
+    disk.size_bytes = after.native_max_sectors * disk.logical_block_size
+    disk.extra["hpa_removed"] = {"sectors": hidden}
+    return None
 
 
 def probe_device(disk: Disk) -> Disk:

@@ -52,12 +52,13 @@ class VerifyResult:
     read_errors: list[int] = field(default_factory=list)  # offsets of unreadable blocks
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # CPU of the reading/comparing threads
 
     def to_json(self) -> dict[str, object]:
         return {"mode": self.mode, "result": self.result, "bytes_checked": self.bytes_checked,
                 "sample_share": round(self.sample_share, 6), "subsections": self.subsections,
                 "mismatches": self.mismatches, "read_errors": self.read_errors,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "cpu_seconds": round(self.cpu_seconds, 3)}
 
 
 def not_done(mode: str = "none", reason: str | None = None) -> VerifyResult:
@@ -233,8 +234,8 @@ def verify(path: str, pattern: Pattern, mode: str, *,
         meter = _Meter(path, total, progress)
         checker = _Checker(fd, pattern, block_size, meter.add)
         try:
-            failure = blockdev.parallel(blockdev.split(ranges, block_size), block_size, depth,
-                                        checker.work, cancel)
+            done = blockdev.parallel(blockdev.split(ranges, block_size), block_size, depth,
+                                     checker.work, cancel)
         finally:
             checker.close()
         meter.emit()
@@ -243,7 +244,8 @@ def verify(path: str, pattern: Pattern, mode: str, *,
     result = VerifyResult(mode, "pass", checker.checked, checker.checked / size if size else 0.0,
                           len(ranges), sorted(checker.mismatches)[:MAX_REPORTED],
                           sorted(checker.read_errors)[:MAX_REPORTED],
-                          time.monotonic() - start)
+                          time.monotonic() - start, cpu_seconds=done.cpu_seconds)
+    failure = done.failure
     if failure is not None:
         result.result = "fail"
         result.errors.append(Msg("verification stopped: {error}", error=str(failure)))

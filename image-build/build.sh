@@ -192,9 +192,8 @@ with open(sys.argv[1], "w") as fh:
     json.dump(info, fh, indent=2, sort_keys=True)
     fh.write("\n")
 PY
-	find "$tree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-	mksquashfs "$tree" "$layer" -noappend -quiet -comp zstd -all-root \
-		-mkfs-time "$SOURCE_DATE_EPOCH" -all-time "$SOURCE_DATE_EPOCH" >&2
+	# file and filesystem dates come from SOURCE_DATE_EPOCH (mksquashfs reads it)
+	mksquashfs "$tree" "$layer" -noappend -quiet -comp zstd -all-root >&2
 	rm -rf "$tmp"
 }
 

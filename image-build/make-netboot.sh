@@ -9,6 +9,12 @@
 #                                        because live-boot's fetch= takes a single file
 #
 #   make-netboot.sh [--iso ISO] [--server http://HOST:PORT] [--config URL]
+#                   [--site-key SITE.pub.pem]... [--append "ardoise.ca=sha256:..."]
+#
+# --site-key puts the site's public key(s) into the image's /etc/ardoise/site-keys/: the
+# trusted place a netbooted machine checks the signature of its config (rack.yaml.sig)
+# against (`ardoise site keygen|sign`). --append adds kernel parameters.
+# http/ardoise.ipxe is the same iPXE script, for `chain http://HOST:PORT/ardoise.ipxe`.
 #
 # Serve http/ with any static HTTP server and tftp/ over TFTP (or chain-load the iPXE
 # script). Netbooted machines have no data partition: `ardoise.config=` on the kernel
@@ -21,6 +27,8 @@ ISO="$ROOT/build/image/ardoise.iso"
 OUT="$ROOT/build/netboot"
 SERVER="http://192.0.2.1:8000"  # placeholder (TEST-NET-1): pass --server
 CONFIG=""
+SITE_KEYS=()
+APPEND=""
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -28,6 +36,8 @@ while [ $# -gt 0 ]; do
 	--server) SERVER="$2"; shift 2 ;;
 	--config) CONFIG="$2"; shift 2 ;;
 	--out) OUT="$2"; shift 2 ;;
+	--site-key) SITE_KEYS+=("$(readlink -f "$2")"); shift 2 ;;
+	--append) APPEND="$2"; shift 2 ;;
 	*) sed -n '2,15p' "$0" >&2; exit 2 ;;
 	esac
 done
@@ -52,13 +62,20 @@ mkdir -p "$tmp/root"
 for layer in $(cd "$tmp/live" && ls -1 *.squashfs | sort); do
 	unsquashfs -quiet -no-progress -force -dest "$tmp/root" "$tmp/live/$layer" >/dev/null
 done
+if [ "${#SITE_KEYS[@]}" -gt 0 ]; then
+	mkdir -p "$tmp/root/etc/ardoise/site-keys"
+	for key in "${SITE_KEYS[@]}"; do
+		grep -q "BEGIN PUBLIC KEY" "$key" || { echo "make-netboot.sh: $key is not a public key" >&2; exit 2; }
+		install -m 0644 "$key" "$tmp/root/etc/ardoise/site-keys/$(basename "$key")"
+	done
+fi
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}"
-mksquashfs "$tmp/root" "$OUT/http/live/filesystem.squashfs" -noappend -quiet -comp zstd \
-	-mkfs-time "$SOURCE_DATE_EPOCH" >/dev/null
+mksquashfs "$tmp/root" "$OUT/http/live/filesystem.squashfs" -noappend -quiet -comp zstd >/dev/null
 
 append="boot=live components noeject nopersistence quiet console=tty1 console=ttyS0,115200"
 append="$append fetch=${SERVER%/}/live/filesystem.squashfs"
 [ -n "$CONFIG" ] && append="$append ardoise.config=$CONFIG"
+[ -n "$APPEND" ] && append="$append $APPEND"
 
 cat >"$OUT/tftp/ardoise.ipxe" <<EOF
 #!ipxe
@@ -67,7 +84,7 @@ kernel ${SERVER%/}/vmlinuz initrd=initrd.img $append
 initrd ${SERVER%/}/initrd.img
 boot
 EOF
-cp "$OUT/tftp/vmlinuz" "$OUT/tftp/initrd.img" "$OUT/http/"
+cp "$OUT/tftp/vmlinuz" "$OUT/tftp/initrd.img" "$OUT/tftp/ardoise.ipxe" "$OUT/http/"
 cat >"$OUT/tftp/pxelinux.cfg/default" <<EOF
 default ardoise
 prompt 0

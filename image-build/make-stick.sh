@@ -56,18 +56,27 @@ populate() {
 	for f in "${ADD[@]}"; do cp "$f" "$mnt/"; done
 }
 
-# mkfs + fill a filesystem held in $1 (a partition or an image file), through exfat-fuse
-# (works on hosts whose kernel has no exFAT driver, and on files without a loop device).
+# mkfs + fill the filesystem on block device $1 through exfat-fuse (works on hosts whose
+# kernel has no exFAT driver).
 make_data_fs() {
 	local target="$1" mnt
 	mkfs.exfat -L "$LABEL" "$target" >/dev/null
 	mnt="$(mktemp -d)"
-	mount.exfat-fuse -o rw "$target" "$mnt" >/dev/null
+	mount.exfat-fuse -o rw "$target" "$mnt" >/dev/null 2>&1
 	populate "$mnt" || { fusermount -u "$mnt"; rmdir "$mnt"; return 1; }
 	sync
 	fusermount -u "$mnt"
 	rmdir "$mnt"
 	fsck.exfat -n "$target" >/dev/null || die "fsck.exfat found errors in the new filesystem"
+}
+
+# The same for a filesystem image file, through a loop device of our own (FUSE wants a
+# block device), detached whatever happens.
+make_data_fs_file() {
+	local file="$1" loop
+	loop="$(losetup -f --show "$file")"
+	if ! make_data_fs "$loop"; then losetup -d "$loop"; return 1; fi
+	losetup -d "$loop"
 }
 
 append_partition() {
@@ -89,7 +98,7 @@ if [ -n "$FILE" ]; then
 	truncate -s $((start_bytes + data_bytes)) "$FILE.tmp"
 	append_partition "$FILE.tmp" "$data_bytes"
 	truncate -s "$data_bytes" "$tmp/data.img"
-	make_data_fs "$tmp/data.img"
+	make_data_fs_file "$tmp/data.img"
 	dd if="$tmp/data.img" of="$FILE.tmp" bs=1M seek=$((start_bytes / MiB)) conv=notrunc,sparse \
 		status=none
 	mv "$FILE.tmp" "$FILE"

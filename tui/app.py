@@ -8,11 +8,14 @@ appliance.jobs and post messages back.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import App
 from textual.binding import Binding
 
 from appliance.i18n import get_language, set_language
 from appliance.survey import Survey
+from appliance.unattended import make_uplink
 from tui.dashboard import DashboardScreen
 from tui.error import BatteryScreen, ConfigErrorScreen
 
@@ -29,15 +32,25 @@ class ArdoiseApp(App[int]):
         self.survey = survey
         # The unattended countdown starts by itself (config allows it); tests may hold it.
         self.auto_countdown = auto_countdown
-        # False walks through every screen without starting any job (training, tests).
+        # False walks through every screen without starting any job and without talking to
+        # the ledger (training, tests).
         self.launch_jobs = launch_jobs
+        self.uplink: Any = None  # appliance.uplink.Uplink, sending the spool in the background
         self.exit_code = 0
 
     def on_mount(self) -> None:
         self.theme = "ansi-dark"
         if self.survey.config.language:
             set_language(self.survey.config.language)
+        if self.launch_jobs and self.survey.config_error is None:
+            self.uplink = make_uplink(self.survey.config, self.survey.data_dir)
+            if self.uplink is not None:
+                self.uplink.start()  # certificates leave as soon as a network is there
         self.push_screen(self.first_screen())
+
+    def on_unmount(self) -> None:
+        if self.uplink is not None:
+            self.uplink.stop(timeout=2)
 
     def first_screen(self) -> ConfigErrorScreen | BatteryScreen | DashboardScreen:
         if self.survey.config_error is not None:

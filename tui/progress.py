@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from appliance import jobs
 from appliance.i18n import _, format_rate, format_size
+from appliance.unattended import Heartbeat, heartbeat_document
 from tui.widgets.bar import AsciiBar
 from tui.widgets.keybar import KeyBar
 
@@ -110,6 +111,7 @@ class ProgressScreen(Screen[None]):
         self.run: jobs.Run | None = None
         self._jobs_left = 0
         self.problem: str | None = None
+        self.heartbeat: Heartbeat | None = None
 
     @property
     def ardoise(self) -> ArdoiseApp:
@@ -176,6 +178,14 @@ class ProgressScreen(Screen[None]):
 
     def launch(self) -> None:
         assert self.run is not None
+        run = self.run
+        s = self.ardoise.survey
+        if self.ardoise.uplink is not None:  # the ledger's rack view follows every disk
+            self.heartbeat = Heartbeat(
+                self.ardoise.uplink,
+                lambda: heartbeat_document(s.data_dir, run.host, s.config.batch,
+                                                      run.status()),
+                s.config.ledger.heartbeat_seconds).start()
         self._jobs_left = len(self.run.jobs)
         for job in self.run.jobs:
             self.drive(job)
@@ -238,6 +248,10 @@ class ProgressScreen(Screen[None]):
             return
         self._jobs_left -= 1
         if self._jobs_left == 0 and self.run is not None:
+            if self.heartbeat is not None:  # its last beat may wait on the network
+                threading.Thread(target=self.heartbeat.stop, daemon=True).start()
+            if self.ardoise.uplink is not None:
+                self.ardoise.uplink.wake()  # new certificates in the spool
             self.run.finish()  # posts RunFinished through the sink
 
     def action_stop(self) -> None:

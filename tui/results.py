@@ -188,7 +188,7 @@ class ResultsScreen(Screen[None]):
     @work(thread=True, exit_on_error=False)
     def finish_unattended(self) -> None:
         s = self.ardoise.survey
-        uplink = unattended_mode.make_uplink(s.config, s.data_dir)
+        uplink = self.ardoise.uplink
         if uplink is not None:
             self.app.call_from_thread(self.say_after, _("Sending the certificates..."))
             unattended_mode.deliver(uplink, 300, self.stop_after)

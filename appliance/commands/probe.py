@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from appliance.errors import EXIT_OK, UsageError
-from appliance.i18n import _, format_size, tr
+from appliance.i18n import N_, _, format_size, tr
 from appliance.output import emit_json, say
 from erasure.discovery import NotAWholeDisk, resolve
 from erasure.disk import Disk
@@ -20,17 +20,17 @@ from erasure.plan import LEVELS, make_plan
 from erasure.probe import ProbeOutputs, disk_from_outputs, probe_device
 
 REPLAY = (
-    ("smartctl", "smartctl", _("captured `smartctl -j -x` output")),
-    ("hdparm", "hdparm_identify", _("captured `hdparm -I` output")),
-    ("hdparm-n", "hdparm_native_max", _("captured `hdparm -N` output")),
-    ("nvme-id-ctrl", "nvme_id_ctrl", _("captured `nvme id-ctrl -o json` output")),
-    ("nvme-id-ns", "nvme_id_ns", _("captured `nvme id-ns -o json` output")),
-    ("nvme-list-ns", "nvme_list_ns", _("captured `nvme list-ns -o json` output")),
-    ("sg-inq", "sg_inq", _("captured `sg_inq` output")),
-    ("sg-readcap", "sg_readcap", _("captured `sg_readcap --long` output")),
-    ("sg-opcodes", "sg_opcodes", _("captured `sg_opcodes` output")),
-    ("mmc-extcsd", "mmc_extcsd", _("captured `mmc extcsd read` output")),
-    ("sedutil-scan", "sedutil_scan", _("captured `sedutil-cli --scan` output")),
+    ("smartctl", "smartctl", N_("captured `smartctl -j -x` output")),
+    ("hdparm", "hdparm_identify", N_("captured `hdparm -I` output")),
+    ("hdparm-n", "hdparm_native_max", N_("captured `hdparm -N` output")),
+    ("nvme-id-ctrl", "nvme_id_ctrl", N_("captured `nvme id-ctrl -o json` output")),
+    ("nvme-id-ns", "nvme_id_ns", N_("captured `nvme id-ns -o json` output")),
+    ("nvme-list-ns", "nvme_list_ns", N_("captured `nvme list-ns -o json` output")),
+    ("sg-inq", "sg_inq", N_("captured `sg_inq` output")),
+    ("sg-readcap", "sg_readcap", N_("captured `sg_readcap --long` output")),
+    ("sg-opcodes", "sg_opcodes", N_("captured `sg_opcodes` output")),
+    ("mmc-extcsd", "mmc_extcsd", N_("captured `mmc extcsd read` output")),
+    ("sedutil-scan", "sedutil_scan", N_("captured `sedutil-cli --scan` output")),
 )
 TRANSPORTS = ("nvme", "sata", "sas", "scsi", "usb", "mmc", "virtio", "loop")
 
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--level", choices=LEVELS, default=None,
                    help=_("add the plan for this NIST level"))
     for flag, _field, text in REPLAY:
-        p.add_argument(f"--{flag}", type=Path, default=None, metavar="F", help=text)
+        p.add_argument(f"--{flag}", type=Path, default=None, metavar="F", help=_(text))
     p.add_argument("--transport", choices=TRANSPORTS, default=None,
                    help=_("transport of the replayed drive (guessed when omitted)"))
     p.set_defaults(func=run)

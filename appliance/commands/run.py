@@ -92,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
                     journal=rack_session.journal if rack_session is not None else None)
     names.update({job.job_id: job.disk.path for job in run_.jobs})
     heartbeat = None
-    if uplink is not None and args.unattended:
+    if uplink is not None:
         heartbeat = unattended.Heartbeat(
-            uplink, lambda: {"host": _host_json(run_.host), "jobs": run_.status()},
+            uplink, lambda: unattended.heartbeat_document(data_dir, run_.host, config.batch,
+                                                          run_.status()),
             config.ledger.heartbeat_seconds).start()
     run_.start()
     try:
@@ -139,11 +140,6 @@ def _open_rack(config: Config, data_dir: Path) -> rack.RackSession | None:
     except rack.RackError as exc:
         raise Refused(_("rack mode refused, nothing was touched: {reason}").format(
             reason=exc)) from exc
-
-
-def _host_json(host: object) -> object:
-    to_json = getattr(host, "to_json", None)
-    return to_json() if callable(to_json) else host
 
 
 def _printer(names: dict[str, str]) -> jobs.EventSink:

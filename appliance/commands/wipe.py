@@ -217,6 +217,7 @@ class _Display:
         self.rich: Any = None
         self.tasks: dict[str, Any] = {}
         self.steps: dict[tuple[str, str], int] = {}
+        self.phases: dict[str, str] = {}
         self.quiet = quiet
         self.lock = threading.Lock()
         if sys.stderr.isatty():
@@ -249,8 +250,13 @@ class _Display:
         phase = _("erasing") if event.phase == "erase" else (
             _("verifying") if event.phase == "verify" else _("waiting"))
         if self.rich is not None:
-            self.rich.update(self.tasks[event.path], completed=event.done_bytes,
-                             total=event.total_bytes, description=f"{event.path} {phase}")
+            task = self.tasks[event.path]
+            with self.lock:
+                if self.phases.get(event.path) != event.phase:  # new phase: restart the bar
+                    self.phases[event.path] = event.phase
+                    self.rich.reset(task, total=event.total_bytes)
+            self.rich.update(task, completed=event.done_bytes, total=event.total_bytes,
+                             description=f"{event.path} {phase}")
             return
         if self.quiet:
             return

@@ -13,10 +13,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from erasure.text import Msg
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-READ_BLOCK = 1 << 20
+READ_BLOCK = 64 * 1024  # small reads: bytes received before a cut are kept
 
 
 class SourceError(Exception):
@@ -131,7 +131,7 @@ class HttpSource:
         self.backoff = backoff
         self.cache_dir = cache_dir
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []  # noqa: F821
+        self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self._cache_fd: int | None = None
         self._have: set[tuple[int, int]] = set()
@@ -226,7 +226,7 @@ class HttpSource:
                         raise SourceError(Msg("{url}: HTTP {status} for bytes {start}-{end}",
                                               url=self.data_url, status=r.status_code,
                                               start=start, end=end))
-                    for block in r.iter_content(READ_BLOCK):
+                    for block in _blocks(r):
                         if skip:
                             cut = min(skip, len(block))
                             block, skip = block[cut:], skip - cut
@@ -261,3 +261,21 @@ class HttpSource:
         if self._cache_fd is not None:
             os.close(self._cache_fd)
             self._cache_fd = None
+
+
+def _blocks(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives (read1: whatever one socket read gives), so that the bytes
+    received before a connection drops are kept; transport errors become
+    requests.ConnectionError."""
+    import requests
+    import urllib3
+
+    raw = response.raw
+    while True:
+        try:
+            block = raw.read1(READ_BLOCK, decode_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise requests.ConnectionError(str(exc)) from exc
+        if not block:
+            return
+        yield block

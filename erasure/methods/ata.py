@@ -18,11 +18,11 @@ import re
 import secrets
 import time
 
-from erasure import firmware
+from erasure import firmware, probe
 from erasure.disk import Disk
 from erasure.methods import register
 from erasure.methods.base import EraseContext, EraseResult
-from erasure.parse_ata import AtaIdentify, parse_hdparm_identify, parse_hdparm_native_max
+from erasure.parse_ata import AtaIdentify, parse_hdparm_identify
 from erasure.text import Msg
 
 PROBE_TIMEOUT = 30.0
@@ -48,21 +48,14 @@ def remove_hpa(disk: Disk, ctx: EraseContext, result: EraseResult) -> bool:
     """Restore the native max address first when the config allows it (True: go on)."""
     if disk.hpa is None or not disk.hpa.enabled:
         return True
-    hidden = disk.hpa.native_max_sectors - disk.hpa.current_max_sectors
     result.details["hpa"] = {"current_max_sectors": disk.hpa.current_max_sectors,
                              "native_max_sectors": disk.hpa.native_max_sectors}
     if not ctx.options.get("remove_hpa"):
         result.details["hpa_removed"] = False
         return True
-    res = firmware.command(["hdparm", "--yes-i-know-what-i-am-doing", "-N",
-                            f"p{disk.hpa.native_max_sectors}", disk.path], PROBE_TIMEOUT, result)
-    if res is None:
-        return False
-    check = firmware.command(["hdparm", "-N", disk.path], PROBE_TIMEOUT, result)
-    hpa = parse_hdparm_native_max(check.stdout) if check else None
-    if hpa is None or hpa.enabled:
-        result.errors.append(Msg("the host protected area ({n} sectors) could not be removed",
-                                 n=hidden))
+    error = probe.remove_hpa(disk)
+    if error:
+        result.errors.append(error)
         return False
     result.details["hpa_removed"] = True
     return True
@@ -216,10 +209,18 @@ class AtaSanitize:
                              tool="hdparm " + SANITIZE_OPTIONS[self.action][0])
         start = time.monotonic()
         clock = firmware.clock_of(ctx)
-        if not remove_hpa(disk, ctx, result):
-            return result
+        status = firmware.command(["hdparm", "--sanitize-status", disk.path], PROBE_TIMEOUT,
+                                  EraseResult(self.name, "failed", self.technique))
+        resumed = status is not None and parse_sanitize_status(status.stdout)[0] == "running"
+        result.details["resumed_in_progress"] = resumed
         if self.action == "crypto":
             result.details["condition"] = firmware.CRYPTO_CONDITION
+        if resumed:
+            firmware.expect_fill(result, "zero-or-ones", "a sanitize found in progress was "
+                                 "waited for: erased media reads back uniform")
+        elif not remove_hpa(disk, ctx, result):
+            return result
+        elif self.action == "crypto":
             if not firmware.take_before_samples(disk, result):
                 return result
         elif self.action == "block":
@@ -228,7 +229,7 @@ class AtaSanitize:
         else:
             firmware.expect_fill(result, "zero", "sanitize overwrite with pattern 00000000")
         argv = ["hdparm", "--yes-i-know-what-i-am-doing", *SANITIZE_OPTIONS[self.action], disk.path]
-        if firmware.command(argv, PROBE_TIMEOUT, result) is None:
+        if not resumed and firmware.command(argv, PROBE_TIMEOUT, result) is None:
             return result
         timeout = float(ctx.options.get("sanitize_timeout", SANITIZE_TIMEOUT_S))
 

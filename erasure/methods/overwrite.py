@@ -159,13 +159,16 @@ class Overwrite:
             lbs = blockdev.logical_block_size(fd)
             result.details.update(pattern=pattern.name, passes=passes, block_size=block,
                                   queue_depth=depth, size_bytes=size)
+            cpu = 0.0
             for number in range(passes):
                 meter = Meter(ctx, disk.path, "erase", size, base=number * size,
                               grand_total=size * passes)
                 writer = Writer(fd, size, pass_pattern(pattern, number, passes), meter,
                                 min_piece=max(lbs, 4096))
-                failure = blockdev.parallel(blockdev.split([(0, size)], block), block, depth,
-                                            writer.work, ctx.cancel)
+                done = blockdev.parallel(blockdev.split([(0, size)], block), block, depth,
+                                         writer.work, ctx.cancel)
+                failure = done.failure
+                cpu += done.cpu_seconds
                 result.bytes_written += writer.written
                 result.io_errors.extend(writer.errors)
                 if isinstance(failure, TooManyErrors):
@@ -182,6 +185,7 @@ class Overwrite:
             except OSError as exc:
                 result.errors.append(Msg("cache flush failed: {error}",
                                          error=exc.strerror or str(exc)))
+            result.details["cpu_seconds"] = round(cpu, 3)
         finally:
             os.close(fd)
         result.seconds = time.monotonic() - start

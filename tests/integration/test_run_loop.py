@@ -226,3 +226,54 @@ async def test_tui_drives_real_jobs_to_results(loops: Loops, tmp_path: Path) -> 
         assert verdicts == {good: True, bad: False}
         assert all(r.certificate_id for r in screen.results)
     assert count_markers(good_file) == 0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_run_delivers_certificates_and_heartbeats_to_the_ledger(loops: Loops, tmp_path: Path) -> None:
+    import sqlite3
+    import urllib.request
+
+    dev, _ = loops.make(SIZE, "rack")
+    data = tmp_path / "data"
+    assert ardoise("keygen", "--data", str(data)).returncode == 0
+    db = tmp_path / "ledger.db"
+    ledger_bin = Path(sys.executable).parent / "ardoise-ledger"
+    enroll = subprocess.run([str(ledger_bin), "enroll", "--db", str(db), "--name", "rack-1",
+                             "--pubkey", str(data / "keys" / "appliance.pub.pem")],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert enroll.returncode == 0, enroll.stderr
+    port = free_port()
+    server = subprocess.Popen([str(ledger_bin), "serve", "--db", str(db), "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(url + "/api/v1/healthz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        cfg = write_config(tmp_path, "unattended:\n  enabled: true\n  countdown_seconds: 0\n"
+                                     f"  after: stay\nledger:\n  url: {url}\n"
+                                     "  heartbeat_seconds: 5\n")
+        proc = ardoise("run", "--config", str(cfg), "--data", str(data), "--device", dev,
+                       "--unattended", "--json")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        document = json.loads(proc.stdout)
+        assert document["pending_certificates"] == 0  # delivered
+        assert Spool(data).pending() == [] and len(Spool(data).sent()) == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with sqlite3.connect(db) as conn:
+        [(count,)] = conn.execute("SELECT count(*) FROM certificates").fetchall()
+        [(beats,)] = conn.execute("SELECT heartbeats FROM machines").fetchall()
+    assert count == 1 and beats >= 2  # during the run and its last word

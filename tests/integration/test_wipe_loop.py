@@ -18,8 +18,8 @@ from erasure.methods.base import EraseContext
 from erasure.pattern import Pattern
 from erasure.verify import verify
 from tests.integration.loopdev import (
-    MiB,
     Loops,
+    MiB,
     count_markers,
     read_chunks,
     sha256,

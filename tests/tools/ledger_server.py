@@ -1,6 +1,7 @@
 """A small real HTTP server speaking the ledger's delivery protocol, for uplink tests.
 
-POST /api/v1/certificates: verifies the Ed25519 signature with the enrolled public keys,
+POST /api/v1/certificates: verifies the Ed25519 signature with the enrolled public keys
+(the schema is the real ledger's business and is checked on the appliance side),
 stores the certificate durably (append + fsync to STORE/accepted.jsonl) and answers
 201 new, 200 identical duplicate, 409 same id with different content, 400 bad signature.
 POST /api/v1/heartbeats: 202. GET /api/v1/healthz: 200.
@@ -26,7 +27,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from appliance.certificate import CertificateError, canonical, load_public_pem, verify
+from appliance.certificate import (
+    CertificateError,
+    canonical,
+    key_id,
+    load_public_pem,
+    verify_signature,
+)
 
 LOG_NAME = "accepted.jsonl"
 
@@ -76,6 +83,8 @@ def read_log(directory: Path) -> list[dict[str, Any]]:
 
 def make_handler(store: Store, keys: list[Any], chaos: random.Random | None,
                  hang_seconds: float) -> type[BaseHTTPRequestHandler]:
+    by_id = {key_id(k): k for k in keys}
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -106,22 +115,25 @@ def make_handler(store: Store, keys: list[Any], chaos: random.Random | None,
                 self._reply(404, {"detail": "not found"})
                 return
             roll = chaos.random() if chaos else 1.0
-            if roll < 0.05:
+            if roll < 0.02:
                 self._reply(500, {"detail": "chaos: failing before storing"})
                 return
-            if roll < 0.08:
+            if roll < 0.03:
                 time.sleep(hang_seconds)  # past the client's timeout
             try:
                 doc = json.loads(raw)
-                verify(doc, keys)
-            except (ValueError, CertificateError) as exc:
+                key = by_id.get(str((doc.get("signature") or {}).get("key_id")))
+                if key is None:
+                    raise CertificateError("signed by an unknown key")
+                verify_signature(doc, key)
+            except (ValueError, AttributeError, CertificateError) as exc:
                 self._reply(400, {"detail": f"rejected: {exc}"})
                 return
             code = store.add(doc)
-            if roll < 0.11:
+            if roll < 0.05:
                 self._reply(500, {"detail": "chaos: stored, but the answer is an error"})
                 return
-            if roll < 0.13:
+            if roll < 0.06:
                 self.close_connection = True  # stored, reply lost on the way back
                 return
             self._reply(code, {"id": doc["id"], "status": {201: "created", 200: "duplicate",

@@ -39,7 +39,9 @@ async def to_progress(pilot: Pilot[Any]) -> None:
     screen = pilot.app.screen
     assert isinstance(screen, ProgressScreen)
     await replay(pilot.app, screen, count=21)  # mid-run: one disk verifying, one failed
-    await pilot.pause(0.5)
+    await pilot.pause()
+    screen.apply_progress()  # what the redraw timer does, without waiting for it
+    await pilot.pause()
 
 
 async def to_results(pilot: Pilot[Any]) -> None:

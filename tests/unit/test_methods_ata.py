@@ -138,7 +138,8 @@ SANITIZE_START = ["hdparm", "--yes-i-know-what-i-am-doing", "--sanitize-block-er
 
 def test_sanitize_never_completing_times_out(fake_runner) -> None:  # type: ignore[no-untyped-def]
     fake_runner.add(SANITIZE_START)
-    fake_runner.add(["hdparm", "--sanitize-status", "/dev/sda"], SANITIZE_RUNNING)
+    fake_runner.add_callable(["hdparm", "--sanitize-status", "/dev/sda"],
+                             sequence(SANITIZE_DONE, SANITIZE_RUNNING))
     clock = FakeClock()
     ctx = EraseContext(options={"clock": clock, "sanitize_timeout": 3600})
     result = methods.get("ata-sanitize-block").run(sata(MICRON), ctx)
@@ -151,10 +152,20 @@ def test_sanitize_never_completing_times_out(fake_runner) -> None:  # type: igno
 def test_sanitize_polled_to_completion(fake_runner) -> None:  # type: ignore[no-untyped-def]
     fake_runner.add(SANITIZE_START)
     fake_runner.add_callable(["hdparm", "--sanitize-status", "/dev/sda"],
-                             sequence(SANITIZE_RUNNING, SANITIZE_RUNNING, SANITIZE_DONE))
+                             sequence(SANITIZE_DONE, SANITIZE_RUNNING, SANITIZE_RUNNING,
+                                      SANITIZE_DONE))
     progress: list[Any] = []
     ctx = EraseContext(options={"clock": FakeClock()}, progress=progress.append)
     result = methods.get("ata-sanitize-block").run(sata(MICRON), ctx)
     assert result.status == "erased" and result.details["polls"] == 3
     assert result.details["expect"] == "zero-or-ones"
     assert progress[0].phase == "wait" and progress[0].done_bytes == int(0x41c2 / 65536 * (3750748848 * 512))
+
+
+def test_sanitize_found_running_after_reboot_is_waited_for(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    fake_runner.add_callable(["hdparm", "--sanitize-status", "/dev/sda"],
+                             sequence(SANITIZE_RUNNING, SANITIZE_RUNNING, SANITIZE_DONE))
+    result = methods.get("ata-sanitize-block").run(sata(MICRON), EraseContext(
+        options={"clock": FakeClock()}))
+    assert result.status == "erased" and result.details["resumed_in_progress"] is True
+    assert tuple(SANITIZE_START) not in fake_runner.calls

@@ -223,3 +223,34 @@ def test_probe_device_sata_usb_and_missing_tool(fake_runner) -> None:  # type: i
 def test_probe_device_virtual_runs_nothing(fake_runner, transport: str) -> None:  # type: ignore[no-untyped-def]
     disk = probe_device(_disk("/dev/vdb", transport))
     assert fake_runner.calls == [] and disk.methods == ["overwrite"]
+
+
+def test_remove_hpa(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    from erasure.disk import Hpa
+    from erasure.probe import remove_hpa
+
+    disk = disk_from_outputs(ProbeOutputs(smartctl=fx("smartctl/qemu-7.2-sata.json")),
+                             path="/dev/sda")
+    disk.hpa = Hpa(current_max_sectors=500000, native_max_sectors=524288)
+    fake_runner.add(["hdparm", "--yes-i-know-what-i-am-doing", "-N", "p524288", "/dev/sda"])
+    fake_runner.add(["hdparm", "-N", "/dev/sda"], fixture="hdparm/qemu-7.2-sata-N.txt")
+    assert remove_hpa(disk) is None
+    assert disk.hpa == Hpa(524288, 524288) and disk.size_bytes == 524288 * 512
+    assert disk.extra["hpa_removed"] == {"sectors": 24288}
+
+
+def test_probe_reports_a_sanitize_in_progress(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    fake_runner.add(["smartctl", "-j", "-x", "/dev/nvme0n1"], "")
+    fake_runner.add(["nvme", "id-ctrl", "/dev/nvme0", "-o", "json"],
+                    fixture="nvme/wdc-sn730-id-ctrl.json")
+    fake_runner.add(["nvme", "id-ns", "/dev/nvme0n1", "-o", "json"],
+                    fixture="nvme/qemu-7.2-id-ns.json")
+    fake_runner.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"],
+                    fixture="nvme/qemu-7.2-list-ns.json")
+    fake_runner.add(["nvme", "sanitize-log", "/dev/nvme0", "-o", "json"], json.dumps(
+        {"nvme0": {"sprog": 16384, "sstat": {"global_erased": 0, "no_cmplted_passes": 0,
+                                             "status": "(2) Sanitize in Progress."}}}))
+    fake_runner.add(["sedutil-cli", "--scan"], returncode=127, stderr="not found")
+    disk = probe_device(_disk("/dev/nvme0n1", "nvme"))
+    assert disk.extra["nvme_sanitize_status"] == {"status": 2, "progress": 16384}
+    assert any("sanitize is in progress (25%)" in n for n in disk.extra["probe_notes"])

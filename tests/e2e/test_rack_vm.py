@@ -1,0 +1,213 @@
+"""Rack mode in QEMU: two machines boot from the network, enroll, erase their own disks
+unattended, and the ledger ends with every certificate verified and both machines done.
+
+The ledger (`ardoise-ledger serve --netboot DIR`) runs on 127.0.0.1 and serves the netboot
+tree (image-build/make-netboot.sh, with this run's site public key baked into the image) and
+the signed rack.yaml. Guests reach it only through QEMU user networking with `restrict=on`
+and one guestfwd: 10.0.2.100:80 → 127.0.0.1:PORT (a relay process per connection).
+
+* machine A boots with QEMU's built-in iPXE ROM: DHCP hands it http://10.0.2.100/netboot/
+  ardoise.ipxe, the script loads the kernel and initrd over HTTP;
+* machine B boots with `-kernel/-initrd` and the same command line (`fetch=`);
+* then machine B is killed mid-erase (the power cut): the ledger shows it lost, never
+  erased; booted again, it runs to the end.
+
+The merged netboot squashfs takes minutes to make; it is cached under build/netboot-test/
+by the ISO's hash, with the test site key made once beside it (never in the repo).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.certificate import load_private_pem
+from appliance.siteconfig import generate_site_key
+from tests.e2e.vm import ROOT, VM, Disk, VMError, count_marker, ensure_image
+from tests.integration.test_rack_ledger import LedgerProcess, Site
+
+pytestmark = pytest.mark.e2e
+MiB = 1 << 20
+GUEST_SERVER = "http://10.0.2.100"
+CACHE = ROOT / "build" / "netboot-test"
+DONE = "every certificate is at the ledger"
+
+RELAY = r'''
+import os, select, socket, sys
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+fds = [0, sock.fileno()]
+while fds:
+    for fd in select.select(fds, [], [])[0]:
+        data = os.read(fd, 65536) if fd == 0 else sock.recv(65536)
+        if not data:
+            if fd == 0:
+                sock.shutdown(socket.SHUT_WR)
+                fds.remove(0)
+            else:
+                sys.exit(0)
+        elif fd == 0:
+            sock.sendall(data)
+        else:
+            while data:
+                data = data[os.write(1, data):]
+'''
+
+
+def file_sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def netboot_tree() -> tuple[Path, Path]:
+    """(http dir, site private key): the netboot tree for this ISO, with the site key."""
+    iso = ensure_image()
+    keys = CACHE / "keys"
+    if not (keys / "site.key").exists():
+        shutil.rmtree(keys, ignore_errors=True)
+        generate_site_key(keys)
+    key_sha = file_sha(keys / "site.pub.pem")[:12]
+    out = CACHE / f"{file_sha(iso)[:16]}-{key_sha}"
+    http = out / "http"
+    if not (http / "live" / "filesystem.squashfs").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        subprocess.run(["bash", str(ROOT / "image-build" / "make-netboot.sh"), "--iso", str(iso),
+                        "--server", f"{GUEST_SERVER}/netboot",
+                        "--config", f"{GUEST_SERVER}/netboot/rack.yaml",
+                        "--site-key", str(keys / "site.pub.pem"), "--out", str(out)],
+                       check=True, timeout=3600, capture_output=True)
+    return http, keys / "site.key"
+
+
+@pytest.fixture(scope="module")
+def rack_site(netboot_tree: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Site]:
+    http, key_path = netboot_tree
+    work = tmp_path_factory.mktemp("rackledger")
+    ledger = LedgerProcess(work, netboot_dir=http, lost_after=30.0).start()
+    try:
+        yield Site(ledger, key_path.parent, load_private_pem(key_path.read_bytes()))
+    finally:
+        ledger.stop()
+
+
+class NetbootVM(VM):
+    """A VM with no boot medium: iPXE from the NIC ROM, or QEMU's -kernel/-initrd."""
+
+    def __init__(self, *, port: int, relay: Path, http: Path | None = None, ipxe: bool = False,
+                 serial_number: str, **kwargs: object) -> None:
+        super().__init__(Path("/dev/null"), firmware="bios", mem="2048M", **kwargs)  # type: ignore[arg-type]
+        self.port, self.relay, self.http, self.ipxe = port, relay, http, ipxe
+        self.serial_number = serial_number
+
+    def command_line(self) -> list[str]:
+        args = super().command_line()
+        # no boot medium: drop its -blockdev and -device
+        i = next(n for n, a in enumerate(args) if a == "-blockdev" and '"boot"' in args[n + 1])
+        del args[i:i + 4]
+        fwd = f"guestfwd=tcp:10.0.2.100:80-cmd:{sys.executable} {self.relay} 127.0.0.1 {self.port}"
+        net = f"user,id=net0,restrict=on,{fwd}"
+        if self.ipxe:
+            net += f",bootfile={GUEST_SERVER}/netboot/ardoise.ipxe"
+        args[args.index("user,id=net0,restrict=on")] = net
+        if self.ipxe:
+            args[args.index("virtio-net-pci,netdev=net0")] = "virtio-net-pci,netdev=net0,bootindex=0"
+        else:
+            assert self.http is not None
+            script = (self.http / "ardoise.ipxe").read_text()
+            line = next(x for x in script.splitlines() if x.startswith("kernel "))
+            append = line.split(" ", 2)[2].replace("initrd=initrd.img ", "")
+            args += ["-kernel", str(self.http / "vmlinuz"), "-initrd", str(self.http / "initrd.img"),
+                     "-append", append]
+        return args + ["-smbios", f"type=1,manufacturer=Ardoise Lab,product=Rack PC,"
+                                  f"serial={self.serial_number}"]
+
+
+def wait_for(vm: VM, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    log = vm.workdir / "serial.log"
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if not vm.alive():
+            raise VMError(f"QEMU exited before {text!r}:\n{vm.serial_tail(60)}")
+        time.sleep(2)
+    raise VMError(f"no {text!r} after {timeout:.0f} s:\n{vm.serial_tail(60)}")
+
+
+def test_two_netbooted_machines_then_a_power_cut(rack_site: Site, tmp_path: Path) -> None:
+    ledger = rack_site.ledger
+    batch = "rack-vm"
+    admin = ledger.token(enroll=False)
+    rack_site.publish("rack.yaml", rack_site.rack_yaml(batch, ledger.token()).replace(
+        ledger.url, GUEST_SERVER))
+    relay = tmp_path / "relay.py"
+    relay.write_text(RELAY)
+    http = ledger.netboot
+
+    disks = {name: Disk.create(tmp_path / f"{name}.img", "sata", size=48 * MiB,
+                               marker=f"DONOR-{name}-".encode(), serial=f"ARDRACK{name}")
+             for name in ("a", "b")}
+    started = time.monotonic()
+    vm_a = NetbootVM(port=ledger.port, relay=relay, ipxe=True, serial_number="RACK-A-01",
+                     disks=[disks["a"]], workdir=tmp_path / "vm-a", name="rack-a")
+    vm_b = NetbootVM(port=ledger.port, relay=relay, http=http, serial_number="RACK-B-02",
+                     disks=[disks["b"]], workdir=tmp_path / "vm-b", name="rack-b")
+    with vm_a, vm_b:
+        vm_a.start()
+        vm_b.start()
+        wait_for(vm_a, DONE, 1800)
+        wait_for(vm_b, DONE, 1800)
+        both_done = time.monotonic() - started
+        assert count_marker(disks["a"].path, b"DONOR-a-") == 0
+        assert count_marker(disks["b"].path, b"DONOR-b-") == 0
+        rows = ledger.rack(batch)
+        assert sorted(r["m"].host_serial for r in rows) == ["RACK-A-01", "RACK-B-02"]
+        assert {r["state"] for r in rows} == {"done"}
+        certs = ledger.certificates(batch, admin)
+        assert len(certs) == 2 and {c["status"] for c in certs} == {"erased"}
+        assert ledger.verify_log()["ok"]
+        vm_a.poweroff(timeout=60)
+        vm_b.kill()
+
+    # the power cut: machine C is killed mid-erase, then booted again
+    big = Disk.create(tmp_path / "c.img", "sata", size=1024 * MiB, marker=b"DONOR-c-",
+                      serial="ARDRACKC")
+    cut_batch = "rack-vm-cut"
+    rack_site.publish("rack.yaml", rack_site.rack_yaml(cut_batch, ledger.token()).replace(
+        ledger.url, GUEST_SERVER))
+    vm_c = NetbootVM(port=ledger.port, relay=relay, http=http, serial_number="RACK-C-03",
+                     disks=[big], workdir=tmp_path / "vm-c1", name="rack-c")
+    with vm_c:
+        vm_c.start()
+        wait_for(vm_c, "erasing with", 1800)
+        time.sleep(3)
+        vm_c.kill()
+    time.sleep(ledger.lost_after + 3)
+    rows = ledger.rack(cut_batch)
+    assert len(rows) == 1 and rows[0]["state"] == "lost"
+    assert rows[0]["jobs"][0]["status"] == "running"
+    assert ledger.certificates(cut_batch, admin) == []
+    vm_c2 = NetbootVM(port=ledger.port, relay=relay, http=http, serial_number="RACK-C-03",
+                      disks=[big], workdir=tmp_path / "vm-c2", name="rack-c")
+    with vm_c2:
+        vm_c2.start()
+        wait_for(vm_c2, DONE, 2400)
+    assert count_marker(big.path, b"DONOR-c-") == 0
+    states = sorted(r["state"] for r in ledger.rack(cut_batch))
+    assert states == ["done", "lost"]
+    assert [c["status"] for c in ledger.certificates(cut_batch, admin)] == ["erased"]
+    assert ledger.verify_log()["ok"]
+    (tmp_path / "timing.json").write_text(json.dumps({"both_done_seconds": both_done}))
+    print(f"rack VM test: two machines done in {both_done:.0f} s")
