@@ -19,7 +19,6 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from jsonschema import Draft202012Validator
 
 SCHEMA_ID = "ardoise.certificate/1"
 SCHEMA_PATH = Path(__file__).parent / "certificate.schema.json"
@@ -112,7 +111,9 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator() -> Draft202012Validator:
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator  # on first use: keeps imports light
+
     schema = json.loads(SCHEMA_PATH.read_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)

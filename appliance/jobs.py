@@ -383,7 +383,12 @@ class Run:
         self.sink = sink
         self.cancel = cancel or threading.Event()
         self.run_id = new_run_id()
-        # rack machines pass their RAM journal, mirrored to the ledger (appliance.rack)
+        # rack machines pass their RAM journal, mirrored to the ledger (appliance.rack); a
+        # config fetched from the network without it would erase with no enrolled key, and
+        # its certificates would die with the RAM: refused before anything is touched
+        if journal is None and config.source.startswith(("http://", "https://")):
+            raise ValueError(_("a config from the network runs only in rack mode, enrolled at "
+                               "the ledger (ardoise run --unattended)"))
         self.journal = journal if journal is not None else Journal(data_dir)
         self.host = host if host is not None else collect_host()
         self._lock = threading.Lock()

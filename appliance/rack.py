@@ -137,6 +137,7 @@ class RackSession:
 
         self.key = load_key(self.data_dir, create=True)
         self.key_id = key_id(self.key.public_key())
+        self._pin_ledger_ca()
         self.enroll(patience)
         self.uplink = Uplink(self.spool, self.ledger, ca=self.verify if isinstance(
             self.verify, str) else None, idle_poll=5.0)
@@ -145,6 +146,22 @@ class RackSession:
         self._thread.start()
         self.beat()
         return self
+
+    def _pin_ledger_ca(self) -> None:
+        """An https ledger without `ledger.ca_file` (no file on a netbooted machine): verify
+        it against the site CA pinned on the kernel command line (ardoise.ca), if any."""
+        from appliance.siteconfig import SiteConfigError, cmdline_value, fetch_pinned_ca
+
+        pin = cmdline_value("ardoise.ca")
+        if self.verify is not True or not self.ledger.startswith("https://") or not pin:
+            return
+        try:
+            pem = fetch_pinned_ca(self.config.source, pin, cmdline_value("ardoise.ca_url"))
+        except SiteConfigError as exc:
+            raise RackError(str(exc)) from exc
+        path = self.data_dir / "keys" / "site-ca.pem"
+        path.write_bytes(pem)
+        self.verify = str(path)
 
     def enroll(self, patience: float = ENROLL_PATIENCE) -> None:
         body = {"name": self.name(), "public_key_pem": public_pem(self.key.public_key()).decode(),

@@ -183,6 +183,22 @@ def _normalise_pin(pin: str) -> str:
     return "sha256:" + value
 
 
+def fetch_pinned_ca(config_url: str, ca_pin: str, ca_url: str | None = None,
+                    timeout: float = 20.0) -> bytes:
+    """The site CA certificate (PEM), from `ca_url` (default ca.pem beside the config),
+    accepted only if its SHA-256 fingerprint is the pinned one."""
+    pin = _normalise_pin(ca_pin)
+    ca_pem = _get(ca_url or urljoin(config_url, "ca.pem"), MAX_CA_BYTES, timeout, verify=False)
+    try:
+        found = ca_fingerprint(ca_pem)
+    except ValueError as exc:
+        raise SiteConfigError(_("the site CA certificate cannot be read")) from exc
+    if found != pin:
+        raise SiteConfigError(_("the site CA certificate does not match the pinned "
+                                "fingerprint (ardoise.ca)"))
+    return ca_pem
+
+
 def fetch_verified(url: str, *, keys: list[Ed25519PublicKey] | None = None,
                    ca_pin: str | None = None, ca_url: str | None = None,
                    timeout: float = 20.0) -> Verified:
@@ -193,15 +209,7 @@ def fetch_verified(url: str, *, keys: list[Ed25519PublicKey] | None = None,
     if ca_pin:
         if scheme != "https":
             raise SiteConfigError(_("a pinned CA (ardoise.ca) needs an https:// config address"))
-        pin = _normalise_pin(ca_pin)
-        ca_pem = _get(ca_url or urljoin(url, "ca.pem"), MAX_CA_BYTES, timeout, verify=False)
-        try:
-            found = ca_fingerprint(ca_pem)
-        except ValueError as exc:
-            raise SiteConfigError(_("the site CA certificate cannot be read")) from exc
-        if found != pin:
-            raise SiteConfigError(_("the site CA certificate does not match the pinned "
-                                    "fingerprint (ardoise.ca)"))
+        ca_pem = fetch_pinned_ca(url, ca_pin, ca_url, timeout)
         with tempfile.NamedTemporaryFile("wb", suffix=".pem") as ca_file:
             ca_file.write(ca_pem)
             ca_file.flush()

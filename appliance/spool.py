@@ -151,18 +151,28 @@ class Spool:
             return False
         return True
 
-    def mark_sent(self, cert_id: str) -> Path:
-        """Move a delivered certificate to sent/ (one atomic rename; idempotent)."""
+    def mark_sent(self, cert_id: str, sync: bool = True) -> Path:
+        """Move a delivered certificate to sent/ (one atomic rename; idempotent).
+
+        `sync=False` leaves the fsync of the directories to a later `sync()` (the uplink
+        syncs once per flush): a move lost in a power cut only means the certificate is
+        offered again, and the ledger answers 200 (identical duplicate).
+        """
         self._check_id(cert_id)
         src = self.pending_dir / f"{cert_id}.json"
         dst = self.sent_dir / f"{cert_id}.json"
         if not src.exists() and dst.exists():
             return dst
         os.replace(src, dst)
+        (self.notes_dir / f"{cert_id}.json").unlink(missing_ok=True)
+        if sync:
+            self.sync()
+        return dst
+
+    def sync(self) -> None:
+        """Make earlier moves durable."""
         fsync_dir(self.sent_dir)
         fsync_dir(self.pending_dir)
-        (self.notes_dir / f"{cert_id}.json").unlink(missing_ok=True)
-        return dst
 
     def note(self, cert_id: str, note: dict[str, Any]) -> None:
         """Remember the ledger's last answer for a certificate kept in pending/."""

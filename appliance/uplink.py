@@ -160,7 +160,7 @@ class Uplink:
         response = self._post(CERTIFICATES, canonical(document))
         code = response.status_code
         if code in (200, 201):
-            self.spool.mark_sent(cert_id)
+            self.spool.mark_sent(cert_id, sync=False)  # flush_once syncs once at the end
             return ("sent" if code == 201 else "duplicate"), None
         reason = _reason(response)
         if code == 409:
@@ -192,6 +192,8 @@ class Uplink:
                 report.conflicts.append(cert_id)
             else:
                 report.rejected[cert_id] = reason or ""
+        if report.delivered:
+            self.spool.sync()
         report.pending = len(self.spool.pending())
         self._account(report)
         return report

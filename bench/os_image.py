@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 CACHE = Path(os.environ.get("ARDOISE_BENCH_CACHE", "/var/tmp/ardoise-bench"))
-IMAGE_NAME = "debian-bookworm-extlinux.img"
+IMAGE_NAME = "debian-bookworm-extlinux-v2.img"
 SIZE = 1536 * 1024 * 1024
 MARKER = "ardoise-os-image bookworm"
 MIRROR = os.environ.get("ARDOISE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -88,7 +88,7 @@ def _build(img: Path, log: bool) -> None:
             "LABEL debian\n"
             f"  LINUX /boot/{kernel}\n"
             f"  INITRD /boot/{initrd}\n"
-            f"  APPEND root=UUID={ROOT_UUID} ro console=ttyS0,115200 panic=10\n"
+            f"  APPEND root=UUID={ROOT_UUID} ro console=ttyS0,115200 quiet panic=10\n"
         )
         _sh(["extlinux", "--install", str(boot / "extlinux")])
         shutil.rmtree(mnt / "var" / "cache" / "apt" / "archives", ignore_errors=True)
@@ -107,8 +107,17 @@ def _configure(root: Path) -> None:
     (root / "etc" / "issue").write_text(f"{MARKER} \\n \\l\n\n")
     (root / "etc" / "initramfs-tools" / "conf.d").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "machine-id").write_text("")
-    # rebuild the initramfs with zstd (smaller, faster to load under emulation)
-    (root / "etc" / "initramfs-tools" / "conf.d" / "ardoise").write_text("COMPRESS=zstd\n")
+    # a small initramfs (only what a virtio/SATA/NVMe ext4 root needs), zstd-compressed:
+    # quick to load and unpack under emulation
+    (root / "etc" / "initramfs-tools" / "conf.d" / "ardoise").write_text(
+        "COMPRESS=zstd\nMODULES=list\n")
+    (root / "etc" / "initramfs-tools" / "modules").write_text(
+        "virtio_pci\nvirtio_blk\nvirtio_scsi\nsd_mod\nahci\nata_piix\nnvme\next4\n"
+        "crc32c_generic\n")
+    # nothing to drive on a test console: skip graphics and virtualisation modules
+    (root / "etc" / "modprobe.d" / "ardoise.conf").write_text(
+        "blacklist bochs\nblacklist drm\nblacklist kvm\nblacklist kvm_amd\n"
+        "blacklist kvm_intel\nblacklist pcspkr\nblacklist floppy\n")
     for sub in ("proc", "sys", "dev"):
         _sh(["mount", "--bind", f"/{sub}", str(root / sub)])
     try:

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import signal
 import statistics
@@ -103,15 +102,18 @@ class LoopDevice:
         self.file.unlink(missing_ok=True)
 
 
-def fio(dev: str, size: int, rw: str) -> Run:
-    res = check(timed_cpu(["fio", "--name=seq", f"--filename={dev}", f"--rw={rw}", "--bs=4M",
-                           "--direct=1", "--ioengine=libaio", "--iodepth=8", f"--size={size}",
-                           "--output-format=json"]), "fio")
+def fio(dev: str, size: int, rw: str, end_fsync: bool = False) -> Run:
+    argv = ["fio", "--name=seq", f"--filename={dev}", f"--rw={rw}", "--bs=4M", "--direct=1",
+            "--ioengine=libaio", "--iodepth=8", f"--size={size}", "--output-format=json"]
+    if end_fsync:
+        argv.append("--end_fsync=1")
+    res = check(timed_cpu(argv), "fio")
     job = json.loads(res.stdout[res.stdout.index("{"):])["jobs"][0]["write" if rw == "write"
                                                                     else "read"]
     seconds = job["runtime"] / 1000
-    return Run(f"fio seq {rw}", "write" if rw == "write" else "read", job["io_bytes"], seconds,
-               res.cpu, "bs=4M direct libaio iodepth=8")
+    label = f"fio seq {rw}" + (" + end_fsync" if end_fsync else "")
+    return Run(label, "write" if rw == "write" else "read", job["io_bytes"], seconds,
+               res.cpu, "bs=4M direct libaio iodepth=8" + (" end_fsync=1" if end_fsync else ""))
 
 
 def dd(dev: str, size: int) -> Run:
@@ -138,18 +140,21 @@ def ardoise(dev: str, pattern: str, verify: str) -> list[Run]:
     return runs
 
 
-_THROUGHPUT = re.compile(r"Total Throughput\s+([\d.]+)\s*([kMGT]?)B/s")
+def sectors_written(dev: str) -> int:
+    """Sectors written to the device so far (/sys/block/NAME/stat, field 7)."""
+    return int(Path(f"/sys/block/{Path(dev).name}/stat").read_text().split()[6])
 
 
 def nwipe(dev: str, size: int, method: str, logdir: Path, budget: float) -> Run:
-    """nwipe on the device; stopped with SIGINT after `budget` seconds (it is slow here),
-    in which case its own throughput figure from the log is used."""
+    """nwipe on the device, stopped with SIGINT after `budget` seconds if still running
+    (it is slow here); bytes = what the device saw written (block layer statistics)."""
     log = logdir / f"nwipe-{method}-{os.getpid()}.log"
     argv = ["nwipe", "--autonuke", "--nogui", f"--method={method}", "--verify=off",
             "--noblank", "--nousb", f"--logfile={log}", dev]
     if method == "random":
         argv.insert(-1, "--prng=isaac64")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sectors = sectors_written(dev)
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -157,24 +162,19 @@ def nwipe(dev: str, size: int, method: str, logdir: Path, budget: float) -> Run:
         finished = True
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+        proc.wait(timeout=300)
         finished = False
     wall = time.monotonic() - start
+    written = (sectors_written(dev) - sectors) * 512
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    text = log.read_text(errors="replace") if log.exists() else ""
     log.unlink(missing_ok=True)
+    if finished and proc.returncode != 0:
+        raise RuntimeError(f"nwipe exited {proc.returncode}")
     note = "--verify=off --noblank" + (" --prng=isaac64" if method == "random" else "")
-    if finished:
-        if proc.returncode != 0:
-            raise RuntimeError(f"nwipe exited {proc.returncode}")
-        return Run(f"nwipe {method}", "write", size, wall, cpu, note)
-    match = _THROUGHPUT.search(text)
-    rate = float(match.group(1)) * {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[
-        match.group(2)] if match else 0.0
-    done = int(rate * wall)
-    return Run(f"nwipe {method}", "write", done, done / rate if rate else wall, cpu,
-               note + f"; stopped after {budget:.0f} s, nwipe's own throughput figure")
+    if not finished:
+        note += f"; stopped after {budget:.0f} s: rate = bytes the device saw / wall time"
+    return Run(f"nwipe {method}", "write", written if not finished else size, wall, cpu, note)
 
 
 def versions() -> dict[str, str]:
@@ -234,7 +234,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", type=Path, default=Path("/var/tmp"))
     ap.add_argument("--no-nwipe", action="store_true")
-    ap.add_argument("--nwipe-seconds", type=float, default=60.0,
+    ap.add_argument("--nwipe-seconds", type=float, default=45.0,
                     help="stop each nwipe run after this long (first round only)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -253,7 +253,7 @@ def main(argv: list[str]) -> int:
         fio(device.path, size, "write")  # warm-up: allocate and settle the backing file
         for n in range(args.rounds):
             batch = [fio(device.path, size, "write"), fio(device.path, size, "read"),
-                     dd(device.path, size)]
+                     fio(device.path, size, "write", end_fsync=True), dd(device.path, size)]
             batch += ardoise(device.path, "zero", "none")
             batch += ardoise(device.path, "random", "none")
             batch += ardoise(device.path, "random", "full")

@@ -104,10 +104,17 @@ download_wheels() {
 	cp "$ROOT/requirements/appliance.lock" "$dest/appliance.lock"
 }
 
+# live-build can leave bind mounts behind (chroot/live-build/config): undo those under $1.
+release_mounts() {
+	awk -v dir="$1/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r |
+		while read -r m; do umount -l "$m" || true; done
+}
+
 build_base() {
 	local key="$1" out="$2" work="$3"
 	log "building the $MODE base image (key ${key:0:12}) in $work"
 	mkdir -p "$work"
+	release_mounts "$work"
 	# Keep live-build's package and bootstrap caches between builds; everything else fresh.
 	if [ -d "$work/config" ]; then (cd "$work" && lb clean noauto >&2) || true; fi
 	rm -rf "$work/auto" "$work/config" "$work"/*.iso "$work/build.log"
@@ -122,6 +129,7 @@ build_base() {
 		cp -a "$HERE/config/bootloaders" "$work/config/bootloaders"
 	fi
 	(cd "$work" && lb config >&2 && lb build >&2)
+	release_mounts "$work"
 	local iso
 	iso="$(ls "$work"/*.hybrid.iso)"
 	mv "$iso" "$out"

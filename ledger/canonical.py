@@ -26,35 +26,46 @@ class _Fallback(Exception):
     pass
 
 
-def _prepare(obj: Any) -> Any:
-    kind = type(obj)
-    if kind is str:
-        if "\x00" in obj:
-            raise NotCanonicalisable("strings may not contain U+0000")
-        return obj
-    if obj is None or kind is bool:
-        return obj
-    if kind is int:
-        if not -INT_MAX <= obj <= INT_MAX:
-            raise NotCanonicalisable(f"integer {obj} outside the exact range of JSON numbers")
-        return obj
-    if kind is float:
+def _scan(obj: Any, floats: list[tuple[Any, Any, float]]) -> None:
+    """Check the domain and note where floats are (container, key, value); no copies."""
+    items = obj.items() if type(obj) is dict else enumerate(obj)
+    for key, value in items:
+        if type(key) is str and not key.isascii():
+            raise _Fallback
+        kind = type(value)
+        if kind is str or value is None or kind is bool:
+            continue
+        if kind is int:
+            if not -INT_MAX <= value <= INT_MAX:
+                raise NotCanonicalisable(f"integer {value} outside the exact range of JSON numbers")
+        elif kind is dict or kind is list:
+            _scan(value, floats)
+        elif kind is float:
+            floats.append((obj, key, value))
+        else:
+            raise NotCanonicalisable(f"unsupported type {kind.__name__}")
+
+
+def _fast(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    floats: list[tuple[Any, Any, float]] = []
+    _scan(document, floats)
+    fragments = []
+    for container, key, value in floats:
         try:
-            return orjson.Fragment(rfc8785.dumps(obj))
+            fragments.append((container, key, orjson.Fragment(rfc8785.dumps(value))))
         except rfc8785.CanonicalizationError as exc:
             raise NotCanonicalisable(str(exc)) from None
-    if kind is dict:
-        out = {}
-        for key, value in obj.items():
-            if type(key) is not str or not key.isascii():
-                raise _Fallback
-            if "\x00" in key:
-                raise NotCanonicalisable("keys may not contain U+0000")
-            out[key] = _prepare(value)
-        return out
-    if kind is list:
-        return [_prepare(v) for v in obj]
-    raise NotCanonicalisable(f"unsupported type {kind.__name__}")
+    for container, key, fragment in fragments:
+        container[key] = fragment
+    try:
+        option = orjson.OPT_SORT_KEYS
+        whole = orjson.dumps(document, option=option)
+        bare = orjson.dumps({k: v for k, v in document.items() if k != "signature"},
+                            option=option)
+    finally:
+        for container, key, value in floats:
+            container[key] = value
+    return whole, bare
 
 
 def has_nul(value: Any) -> bool:
@@ -71,17 +82,14 @@ def has_nul(value: Any) -> bool:
 def signed_and_unsigned(document: dict[str, Any]) -> tuple[bytes, bytes]:
     """(RFC 8785 bytes of the whole document, of the document without "signature")."""
     try:
-        prepared = _prepare(document)
+        whole, bare = _fast(document)
     except _Fallback:
         try:
             whole = reference(document)
             bare = reference({k: v for k, v in document.items() if k != "signature"})
         except rfc8785.CanonicalizationError as exc:
             raise NotCanonicalisable(str(exc)) from None
-        if has_nul(document):
-            raise NotCanonicalisable("strings may not contain U+0000") from None
-        return whole, bare
-    option = orjson.OPT_SORT_KEYS
-    whole = orjson.dumps(prepared, option=option)
-    bare = orjson.dumps({k: v for k, v in prepared.items() if k != "signature"}, option=option)
+    # U+0000 can only arrive escaped; its escape is the one place its bytes can appear.
+    if b"\\u0000" in whole and has_nul(document):
+        raise NotCanonicalisable("strings may not contain U+0000")
     return whole, bare

@@ -26,6 +26,7 @@ from erasure.disk import Disk
 from erasure.erase import METHOD_NAMES, Outcome, erase_disk, methods_for
 from erasure.methods.base import EraseContext, Progress
 from erasure.pattern import PATTERNS
+from erasure.text import Msg
 from erasure.verify import MODES
 
 LEVELS = ("clear", "purge")
@@ -162,10 +163,11 @@ def _refuse(args: argparse.Namespace, disks: list[Disk], refused: list[Disk], pa
             outcome = erase_disk(d, args.level, args.method, pattern, args.verify)  # refuses
         else:
             outcome = Outcome(d, args.level, None, None, pattern, "refused",
-                              errors=[_("not started: another target was refused")])
+                              errors=[Msg("not started: another target was refused")])
         outcomes.append(outcome)
+    results = [(o, certify(o, args)) for o in outcomes]
     if args.json:
-        emit_json({"results": [result_json(o, None) for o in outcomes]})
+        emit_json({"results": [result_json(o, c) for o, c in results]})
     for d in refused:
         warn(_("ardoise: refused {path}: {reason}").format(path=d.path,
                                                            reason=tr(d.excluded_reason)))

@@ -5,6 +5,7 @@ disk (no ATA security in QEMU) reaches Clear by overwrite and honestly not Purge
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.vm import VM, Disk, MiB, count_marker, ensure_stick
+from tests.e2e.vm import VM, Disk, MiB, count_marker, ensure_image, ensure_stick
 
 pytestmark = pytest.mark.e2e
 
@@ -21,10 +22,22 @@ SATA_MARKER = b"ARDOISE-FW-SATA-MARKER"
 BOOT_TIMEOUT = 1200
 
 
+@pytest.fixture(scope="module")
+def ardoise_iso() -> Path:
+    """The ISO under test: $ARDOISE_ISO when set (an image built earlier), else build.sh's."""
+    given = os.environ.get("ARDOISE_ISO")
+    if given:
+        return Path(given)
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    return ensure_image()
+
+
 @dataclass
 class FwLab:
     vm: VM
     nvme: Disk
+    nvme2: Disk
     sata: Disk
     paths: dict[str, str]  # serial -> device path in the guest
 
@@ -34,9 +47,10 @@ def fwlab(ardoise_iso: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     tmp = tmp_path_factory.mktemp("fwlab")
     stick = ensure_stick(ardoise_iso, tmp / "stick.img")
     nvme = Disk.create(tmp / "nvme.img", "nvme", 64 * MiB, NVME_MARKER, serial="ARDFWNVME01")
+    nvme2 = Disk.create(tmp / "nvme2.img", "nvme", 64 * MiB, NVME_MARKER, serial="ARDFWNVME02")
     sata = Disk.create(tmp / "sata.img", "sata", 64 * MiB, SATA_MARKER, serial="ARDFWSATA01")
     assert count_marker(nvme.path, NVME_MARKER) == 1024
-    vm = VM(stick, boot_as="usb", disks=[nvme, sata], firmware="uefi", mem="1536M",
+    vm = VM(stick, boot_as="usb", disks=[nvme, nvme2, sata], firmware="uefi", mem="1536M",
             workdir=tmp / "vm")
     try:
         vm.start()
@@ -44,7 +58,7 @@ def fwlab(ardoise_iso: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         rc, doc = vm.sh_json("ardoise disks --json", timeout=180)
         assert rc == 0 and isinstance(doc, dict), doc
         paths = {d["serial"]: d["path"] for d in doc["disks"]}
-        yield FwLab(vm, nvme, sata, paths)
+        yield FwLab(vm, nvme, nvme2, sata, paths)
     finally:
         vm.kill()
         log = tmp / "vm" / "serial.log"
@@ -69,6 +83,24 @@ def test_sata_purge_is_not_reachable_and_clear_overwrites(fwlab: FwLab) -> None:
     assert disk["plan"]["reachable"] is False and disk["plan"]["methods"] == []
     rc, clear = fwlab.vm.sh_json(f"ardoise probe {path} --level clear --json", timeout=300)
     assert isinstance(clear, dict) and clear["plan"]["methods"] == ["overwrite"]
+
+
+ENGINE = ("import json, sys; from erasure.discovery import resolve; "
+          "from erasure.probe import probe_device; from erasure.erase import erase_disk; "
+          "out = erase_disk(probe_device(resolve(sys.argv[1])), 'purge'); "
+          "print(json.dumps(out.to_json(), default=str))")
+
+
+def test_engine_purge_formats_the_nvme_and_reads_back(fwlab: FwLab) -> None:
+    path = fwlab.paths["ARDFWNVME02"]
+    rc, doc = fwlab.vm.sh_json(f"/opt/ardoise/bin/python -c \"{ENGINE}\" {path}", timeout=1800)
+    assert rc == 0 and isinstance(doc, dict), doc
+    assert doc["status"] == "erased", doc
+    assert doc["method"] == "nvme-format-user"
+    assert doc["verify"]["result"] == "pass" and doc["verify"]["bytes_checked"] > 0
+    fwlab.vm.sh("sync", timeout=60)
+    assert count_marker(fwlab.nvme2.path, NVME_MARKER) == 0
+    assert count_marker(fwlab.nvme.path, NVME_MARKER) == 1024  # not a target
 
 
 def test_wipe_purge_formats_the_nvme_and_markers_are_gone(fwlab: FwLab) -> None:

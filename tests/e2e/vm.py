@@ -303,9 +303,11 @@ class VM:
         w = self.workdir
         args = [
             "qemu-system-x86_64", "-name", self.name, "-S", "-nodefaults", "-no-user-config",
-            "-accel", "tcg,thread=single", "-cpu", "max", "-smp", str(self.smp), "-m", self.mem,
+            "-accel", "tcg,thread=single", "-smp", str(self.smp), "-m", self.mem,
             "-display", "none", "-vga", "std",
             "-qmp", f"unix:{w / 'qmp.sock'},server=on,wait=off",
+            # a second QMP socket for a person debugging a running test (socat, qmp-shell)
+            "-qmp", f"unix:{w / 'debug-qmp.sock'},server=on,wait=off",
             "-chardev", f"socket,id=ser0,path={w / 'serial.sock'},server=on,wait=off,"
                         f"logfile={w / 'serial.log'}",
             "-serial", "chardev:ser0",
@@ -351,7 +353,8 @@ class VM:
     # ---- life cycle ----------------------------------------------------------------------
     def start(self, timeout: float = 30) -> VM:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for name in ("qmp.sock", "serial.sock", "shell.sock", "serial.log", "shell.log"):
+        for name in ("qmp.sock", "debug-qmp.sock", "serial.sock", "shell.sock", "serial.log",
+                     "shell.log"):
             (self.workdir / name).unlink(missing_ok=True)
         argv = self.command_line()
         (self.workdir / "qemu.argv").write_text(json.dumps(argv, indent=1))

@@ -39,7 +39,7 @@ class FlappingLedger:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.tools.ledger_server", "--port", str(self.port),
              "--store", str(self.store), "--pubkey", str(self.pubkey),
-             "--chaos", str(self.seed + self.starts), "--hang", "1.0"],
+             "--chaos", str(self.seed + self.starts), "--hang", "1.5"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -81,7 +81,7 @@ def test_exactly_once_through_a_flapping_ledger(tmp_path: Path) -> None:
     rng = random.Random(seed)
     ledger = FlappingLedger(tmp_path / "ledger", data / "keys" / "appliance.pub.pem", seed)
     ledger.start()
-    uplink = Uplink(spool, ledger.url, timeout=(0.5, 0.5), check_link=False, idle_poll=0.2,
+    uplink = Uplink(spool, ledger.url, timeout=(0.5, 1.0), check_link=False, idle_poll=0.2,
                     backoff=Backoff(base=0.02, cap=0.3, rng=random.Random(seed)))
     start = time.monotonic()
     uplink.start()
@@ -89,8 +89,8 @@ def test_exactly_once_through_a_flapping_ledger(tmp_path: Path) -> None:
     try:
         deadline = start + 150
         while spool.pending() and time.monotonic() < deadline:
-            time.sleep(rng.uniform(0.3, 2.5))  # up (counted from when it listens)
-            errors.add(str(uplink.state().last_error))
+            time.sleep(rng.uniform(0.5, 3.0))  # up (counted from when it listens)
+            errors.add(str(uplink.state().last_error).split(" ")[0][:40])
             ledger.kill()
             time.sleep(rng.uniform(0.0, 0.8))  # down
             ledger.start()
@@ -106,7 +106,7 @@ def test_exactly_once_through_a_flapping_ledger(tmp_path: Path) -> None:
     state = uplink.state()
     print(f"seed {seed}: {TOTAL} certificates in {seconds:.1f}s, ledger started "
           f"{ledger.starts} times, stored {len(stored_ids)}, distinct {len(set(stored_ids))}, "
-          f"pending {state.pending}; errors seen: {len(errors)} kinds")
+          f"pending {state.pending}; errors seen: {sorted(errors)}")
     assert spool.pending() == [], "spool not empty"
     assert len(stored_ids) == TOTAL, "stored count"
     assert len(set(stored_ids)) == TOTAL, "duplicates at the ledger"

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.certificate import private_pem, public_pem
 from appliance.imaging import build_image, hash_device, write_image
-from appliance.imaging.manifest import parse_bytes
+from appliance.imaging.manifest import parse_bytes, root_hash
 from tests.integration.imaging_support import (
-    MiB,
     Faults,
+    MiB,
     device_digest,
     filled_file,
     fixture_image,
@@ -158,8 +158,6 @@ def test_refused_before_any_write(case: str, published, tmp_path: Path) -> None:
         trust = [published["other"]]
     elif case == "tampered":
         doc["chunks"][0]["blake3"] = "0" * 64  # and fix the root hash, as an attacker would
-        from appliance.imaging.manifest import parse  # noqa: F401 - root hash helper below
-        from appliance.imaging.manifest import root_hash
         doc["root_hash"] = root_hash((c["disk_offset"], c["length"], bytes.fromhex(c["blake3"]))
                                      for c in doc["chunks"])
     elif case == "unsigned":
@@ -257,3 +255,21 @@ def test_cli_build_write_hash_and_certificates(published, target, tmp_path: Path
          "--trust", str(published["pub"]), "--data", str(data)],
         input="no\n", capture_output=True, text=True, timeout=120)
     assert unconfirmed.returncode == 3
+
+
+def test_cancel_stops_the_write(published, target) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    cancel = threading.Event()
+    events = []
+
+    def progress(event) -> None:  # type: ignore[no-untyped-def]
+        events.append(event)
+        cancel.set()
+
+    r = write_image(str(published["manifest"]), target, [published["pub"]], progress=progress,
+                    cancel=cancel, workers=1)
+    assert r.status == "failed" and not r.verified
+    assert any("cancelled" in e for e in r.errors)
+    assert events and events[0].phase == "image"
+    assert r.bytes_written < _manifest(published).mapped_bytes

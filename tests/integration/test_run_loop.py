@@ -255,12 +255,15 @@ def test_run_delivers_certificates_and_heartbeats_to_the_ledger(loops: Loops, tm
                               stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
+        for _ in range(1200):  # a loaded CI machine may take a while to start it
+            assert server.poll() is None, "the ledger did not start"
             try:
-                with urllib.request.urlopen(url + "/api/v1/healthz", timeout=1):
+                with urllib.request.urlopen(url + "/healthz", timeout=1):
                     break
             except OSError:
                 time.sleep(0.1)
+        else:
+            raise AssertionError("the ledger never answered /healthz")
         cfg = write_config(tmp_path, "unattended:\n  enabled: true\n  countdown_seconds: 0\n"
                                      f"  after: stay\nledger:\n  url: {url}\n"
                                      "  heartbeat_seconds: 5\n")

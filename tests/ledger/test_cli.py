@@ -11,7 +11,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -77,8 +76,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_serve_over_tls_with_netboot(tmp_path: Path, workers: int) -> None:
+def test_serve_over_tls_with_netboot(tmp_path: Path) -> None:
     import ssl
 
     db = str(tmp_path / "ledger.db")
@@ -94,8 +92,7 @@ def test_serve_over_tls_with_netboot(tmp_path: Path, workers: int) -> None:
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ledger.cli", "serve", "--db", db, "--port", str(port),
-         "--tls-cert", str(cert), "--tls-key", str(tls_key), "--netboot", str(netboot),
-         "--workers", str(workers)],
+         "--tls-cert", str(cert), "--tls-key", str(tls_key), "--netboot", str(netboot)],
         stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     ctx = ssl.create_default_context(cafile=str(cert))
     ctx.check_hostname = False

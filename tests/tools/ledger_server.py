@@ -93,11 +93,10 @@ def make_handler(store: Store, keys: list[Any], chaos: random.Random | None,
 
         def _reply(self, code: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            # status, headers and body in one write: no Nagle/delayed-ACK stall
+            head = (f"HTTP/1.1 {code} {self.responses.get(code, ('',))[0]}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
+            self.wfile.write(head.encode() + data)
 
         def do_GET(self) -> None:
             if self.path == "/api/v1/healthz":

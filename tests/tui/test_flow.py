@@ -219,3 +219,41 @@ async def test_language_switch_redraws_every_screen(app_for: Callable[..., Ardoi
         await pilot.press("f2")
         assert get_language().startswith("en")
         assert "Fran\u00e7ais" in screen_text(app)
+
+
+async def test_unattended_results_power_off_after_countdown(tmp_path: Path, fake_runner) -> None:  # type: ignore[no-untyped-def]
+    fake_runner.add(["systemctl", "poweroff"])
+    text = GOOD_CONFIG.replace("ledger:\n  url: https://ledger.example.org\n", "") + (
+        "unattended:\n  enabled: true\n  countdown_seconds: 1\n  after: poweroff\n")
+    app = ArdoiseApp(make_survey(tmp_path, text), auto_countdown=False, launch_jobs=False)
+    async with app.run_test(size=(80, 25)) as pilot:
+        app.switch_screen(ResultsScreen(results_fixture(), cancelled=False, unattended=True))
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    assert ("systemctl", "poweroff") in fake_runner.calls
+
+
+async def test_unattended_results_any_key_stays(tmp_path: Path, fake_runner) -> None:  # type: ignore[no-untyped-def]
+    text = GOOD_CONFIG.replace("ledger:\n  url: https://ledger.example.org\n", "") + (
+        "unattended:\n  enabled: true\n  countdown_seconds: 30\n  after: reboot\n")
+    app = ArdoiseApp(make_survey(tmp_path, text), auto_countdown=False, launch_jobs=False)
+    async with app.run_test(size=(80, 25)) as pilot:
+        app.switch_screen(ResultsScreen(results_fixture(), cancelled=False, unattended=True))
+        await pilot.pause(0.3)
+        assert "Restarting in" in text_of(app, "#after")
+        await pilot.press("space")
+        await app.workers.wait_for_complete()
+        assert text_of(app, "#after") == ""
+    assert fake_runner.calls == []  # nobody rebooted
+
+
+async def test_qr_code_on_a_narrow_console(app_for: Callable[..., ArdoiseApp]) -> None:
+    app = app_for()
+    async with app.run_test(size=(80, 25)) as pilot:
+        app.switch_screen(ResultsScreen(results_fixture(), cancelled=False))
+        await pilot.pause()
+        assert not app.screen.query("QrCode")  # no room beside the results
+        await pilot.press("c")
+        assert app.screen.query("QrCode")
+        await pilot.press("x")
+        assert isinstance(app.screen, ResultsScreen)

@@ -173,7 +173,8 @@ def test_background_worker_delivers_what_arrives(data: Path, ledger) -> None:
         ids = issue(data, 5)
         uplink.wake()
         deadline = time.monotonic() + 20
-        while spool.pending() and time.monotonic() < deadline:
+        while (spool.pending() or not uplink.state().last_success_at) and \
+                time.monotonic() < deadline:
             time.sleep(0.05)
         assert spool.pending() == [] and sorted(spool.sent()) == sorted(ids)
         assert uplink.state().running and uplink.state().last_success_at
