@@ -191,10 +191,8 @@ def plan_targets(disks: list[Disk], config: Config) -> list[Target]:
 
 def _probe(disk: Disk) -> None:
     """Fill the drive's capabilities (erasure.probe) so the plan can use its firmware."""
-    try:
-        from erasure.probe import probe_device  # type: ignore[attr-defined]
-    except ImportError:
-        return
+    from erasure.probe import probe_device
+
     try:
         probe_device(disk)
     except Exception as exc:  # a probe that fails leaves a plan without firmware methods
@@ -238,6 +236,7 @@ class Job:
         self.latest: StepProgress | None = None  # for heartbeats
         self.finished = False
         self._last_progress = 0.0
+        self._progress_lock = threading.Lock()
 
     # events and journal
     def enter(self, step: str, **details: Any) -> None:
@@ -249,6 +248,12 @@ class Job:
         self.run.post(LogLine(self.job_id, text, error))
 
     def progress(self, event: Progress) -> None:
+        # the writer reports from several threads: one at a time, so a step is announced
+        # (and journaled) before any progress of it
+        with self._progress_lock:
+            self._progress(event)
+
+    def _progress(self, event: Progress) -> None:
         step = {"verify": "verifying", "readback": "hashing", "image": "imaging"}.get(
             event.phase, self.step or "erasing")
         if step != self.step and step in ("verifying", "hashing"):
@@ -305,6 +310,8 @@ class Job:
                            options={"remove_hpa": cfg.remove_hpa})
         self.enter("erasing", method=self.target.method, level=self.target.level,
                    pattern=cfg.pattern, verify=cfg.verify)
+        if cfg.remove_hpa and self.disk.hpa and self.disk.hpa.enabled:
+            self.remove_hpa()  # journaled: the job is "erasing" from here on
         self.say(_("erasing with {method} ({level})").format(
             method=self.target.method, level=self.target.level))
         method = self.target.method if cfg.method != "auto" else "auto"
@@ -324,20 +331,33 @@ class Job:
             status=self.result.erase_status, verify=self.result.verify_result))
         return outcome
 
+    def remove_hpa(self) -> None:
+        """Give the hidden sectors back before erasing (config: erase.remove_hpa)."""
+        from erasure.probe import remove_hpa
+
+        self.say(_("removing the host protected area"))
+        problem = remove_hpa(self.disk)
+        if problem:
+            self.result.errors.append(tr(problem))
+            self.say(tr(problem), error=True)
+
     def write_image(self) -> Any:
-        from appliance.imaging import write_image  # type: ignore[attr-defined]
+        from appliance.imaging import write_image
 
         manifest = self.run.config.image.manifest
         assert manifest is not None
         self.enter("imaging", manifest=manifest)
         self.say(_("writing the image {manifest}").format(manifest=manifest))
         image = write_image(manifest, self.disk.path, list(self.run.trust_keys()),
-                            progress=self.progress, cancel=self.run.cancel)
-        self.result.image_status = str(image.status)
-        for error in getattr(image, "errors", []) or []:
+                            progress=self.progress, cancel=self.run.cancel,
+                            allow_external=self.run.config.erase.allow_external)
+        self.result.image_status = image.status
+        for error in image.errors:
             self.result.errors.append(tr(error))
             self.say(tr(error), error=True)
-        return image
+        self.say(_("system image: {status}").format(status=image.status),
+                 error=image.status != "imaged")
+        return image.certificate_image()
 
     def certify(self, outcome: Any, image: Any) -> None:
         try:

@@ -14,7 +14,7 @@ from typing import Any
 from appliance.battery import POWER_SUPPLY, BatteryState
 from appliance.battery import read_state as read_battery
 from appliance.config import Config, ConfigError, load_from, locate
-from appliance.jobs import Target, collect_host, discover_targets
+from appliance.jobs import Target, collect_host, discover_targets, recover_unfinished
 from appliance.network import NetworkState
 from appliance.network import read_state as read_network
 
@@ -32,6 +32,7 @@ class Survey:
     config_error: ConfigError | None = None
     devices: list[str] | None = None  # only these disks (tests, `ardoise run --device`)
     power_supply: Path = POWER_SUPPLY
+    recovered: list[str] = field(default_factory=list)  # INCOMPLETE certificates issued now
 
     @property
     def selected(self) -> list[Target]:
@@ -53,9 +54,14 @@ def take(config_location: str | None, data_dir: Path, devices: list[str] | None 
         return Survey(Config(), data_dir, config_error=exc, battery=read_battery(),
                       network=read_network())
     data = config.data or data_dir
+    recovered: list[str] = []
+    try:  # jobs a power cut interrupted: reported INCOMPLETE, their disks offered again
+        recovered = recover_unfinished(data, config)
+    except Exception as exc:  # no data partition yet: the run will say so
+        log.warning("interrupted jobs not checked: %s", exc)
     return Survey(config, data, host=collect_host(),
                   targets=discover_targets(config, devices), battery=read_battery(),
-                  network=read_network(), devices=devices)
+                  network=read_network(), devices=devices, recovered=recovered)
 
 
 def locate_config(explicit: Path | None, data_dir: Path) -> str | None:

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.certificate import key_id, public_pem
 
+RESULTS = Path(__file__).parent / "results"
 PG_ADMIN = os.environ.get("ARDOISE_TEST_PG",
                           "postgresql+psycopg://postgres@127.0.0.1:55432/ardoise_test")
 LEDGER = [sys.executable, "-m", "ledger.cli"]
@@ -136,7 +137,7 @@ def make_bodies(count: int, key: Ed25519PrivateKey) -> list[bytes]:
     return bodies
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -242,6 +243,21 @@ def run_one(kind: str, duration: int, connections: int, threads: int, work: Path
             drop_pg(pg_name)
 
 
+def markdown(record: dict[str, Any]) -> str:
+    lines = [f"Ledger load, {record['when']}: {record['duration_s']} s of wrk per database, "
+             f"{record['cores']} cores shared with the load generator; load average after "
+             f"{record['loadavg_after'][0]}.", "",
+             "| database | server processes | clients | submissions/s | p50 ms | p90 ms | p99 ms "
+             "| max ms | stored | log |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in record["results"]:
+        lat = r["latency_ms"]
+        lines.append(f"| {r['db']} | {r['workers']} | {r['connections']} | "
+                     f"{r['submissions_per_s']:.0f} | {lat['p50']} | {lat['p90']} | {lat['p99']} | "
+                     f"{lat['max']} | {r['stored']} | "
+                     f"{'verified' if r['log_verified'] else 'NOT VERIFIED'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.ledger_load", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -252,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="ledger server processes")
     ap.add_argument("--bodies", type=int, default=30000, help="distinct certificates")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -271,16 +288,17 @@ def main(argv: list[str] | None = None) -> int:
         for kind in kinds:
             results.append(run_one(kind, args.duration, args.connections, args.threads, work,
                                    bodies_file, pubkey, args.workers))
-    if args.json:
-        print(json.dumps({"results": results}, indent=2))
-    else:
-        print(f"{'db':<11}{'workers':>8}{'clients':>8}{'subm/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
-              f"{'max ms':>9}{'stored':>9}  log")
-        for r in results:
-            lat = r["latency_ms"]
-            print(f"{r['db']:<11}{r['workers']:>8}{r['connections']:>8}{r['submissions_per_s']:>10}"
-                  f"{lat['p50']:>9}{lat['p90']:>9}{lat['p99']:>9}{lat['max']:>9}"
-                  f"{r['stored']:>9}  {'verified' if r['log_verified'] else 'NOT VERIFIED'}")
+    load = os.getloadavg()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    record = {"when": stamp, "cores": os.cpu_count(), "loadavg_after": [round(x, 2) for x in load],
+              "duration_s": args.duration, "results": results}
+    table = markdown(record)
+    if not args.no_save:
+        RESULTS.mkdir(exist_ok=True)
+        for name in (f"ledger_load-{stamp}", "ledger_load-latest"):
+            (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+            (RESULTS / f"{name}.md").write_text(table)
+    print(json.dumps(record, indent=2) if args.json else table, end="")
     return 0 if all(r["log_verified"] and r["errors"] == 0 for r in results) else 1
 
 

@@ -98,25 +98,6 @@ def _validator() -> Callable[[dict[str, Any]], str | None]:
         return check_py
 
 
-def _text(doc: dict[str, Any], *path: str) -> str:
-    node: Any = doc
-    for part in path:
-        if not isinstance(node, dict):
-            return ""
-        node = node.get(part)
-    if node is None or isinstance(node, dict | list):
-        return ""
-    return str(node)[:200]
-
-
-def _first(doc: dict[str, Any], *paths: tuple[str, ...]) -> str:
-    for path in paths:
-        value = _text(doc, *path)
-        if value:
-            return value
-    return ""
-
-
 @dataclass(frozen=True)
 class CertificateFacts:
     """The columns the ledger indexes, copied out of a certificate."""
@@ -138,20 +119,33 @@ class CertificateFacts:
         return dict(self.__dict__)
 
 
+def _get(node: Any, key: str) -> Any:
+    return node.get(key) if isinstance(node, dict) else None
+
+
+def _s(value: Any, size: int = 200) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return (value if isinstance(value, str) else str(value))[:size]
+
+
 def facts(doc: dict[str, Any]) -> CertificateFacts:
+    host, media = doc.get("host"), doc.get("media")
+    san, ver = doc.get("sanitization"), doc.get("verification")
+    context = doc.get("context")
     return CertificateFacts(
-        id=_text(doc, "id").lower(),
-        key_id=_text(doc, "signature", "key_id"),
-        issued_at=_text(doc, "issued_at")[:40],
-        host_serial=_text(doc, "host", "serial"),
-        media_model=_text(doc, "media", "model"),
-        media_serial=_text(doc, "media", "serial"),
-        batch=_first(doc, ("batch",), ("context", "batch")),
-        donor=_first(doc, ("donor",), ("context", "donor")),
-        status=_text(doc, "sanitization", "status")[:32],
-        method=_text(doc, "sanitization", "method")[:64],
-        nist_level=_first(doc, ("sanitization", "nist_level"), ("sanitization", "level"))[:16],
-        verification=_text(doc, "verification", "result")[:32],
+        id=_s(doc.get("id")).lower(),
+        key_id=_s(_get(doc.get("signature"), "key_id")),
+        issued_at=_s(doc.get("issued_at"), 40),
+        host_serial=_s(_get(host, "serial")),
+        media_model=_s(_get(media, "model")),
+        media_serial=_s(_get(media, "serial")),
+        batch=_s(doc.get("batch")) or _s(_get(context, "batch")),
+        donor=_s(doc.get("donor")) or _s(_get(context, "donor")),
+        status=_s(_get(san, "status"), 32),
+        method=_s(_get(san, "method"), 64),
+        nist_level=_s(_get(san, "level"), 16) or _s(_get(san, "nist_level"), 16),
+        verification=_s(_get(ver, "result"), 32),
     )
 
 

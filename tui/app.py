@@ -36,7 +36,6 @@ class ArdoiseApp(App[int]):
         # the ledger (training, tests).
         self.launch_jobs = launch_jobs
         self.uplink: Any = None  # appliance.uplink.Uplink, sending the spool in the background
-        self.exit_code = 0
 
     def on_mount(self) -> None:
         self.theme = "ansi-dark"
@@ -70,5 +69,5 @@ class ArdoiseApp(App[int]):
 
 def main(survey: Survey) -> int:
     app = ArdoiseApp(survey)
-    app.run()
-    return app.exit_code
+    code = app.run()
+    return int(code) if code is not None else 0

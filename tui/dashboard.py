@@ -87,6 +87,13 @@ class DashboardScreen(Screen[None]):
                 level=level_name(cfg.erase.level), verify=cfg.erase.verify),
         ])
         yield Static(facts, classes="facts", id="facts")
+        if s.recovered:
+            yield Static(ngettext(
+                "{n} disk was interrupted last time (power cut?): reported INCOMPLETE, "
+                "erase it again.",
+                "{n} disks were interrupted last time (power cut?): reported INCOMPLETE, "
+                "erase them again.", len(s.recovered)).format(n=len(s.recovered)),
+                classes="danger", id="recovered")
         with VerticalScroll(id="disks"):
             yield Static(disk_table(s.targets), id="disk-table")
         count = len(s.selected)

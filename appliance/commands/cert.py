@@ -17,7 +17,7 @@ from appliance import pdf
 from appliance.certificate import CertificateError, key_id, load, verify
 from appliance.certify import public_keys, trusted_keys
 from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
-from appliance.i18n import _, format_datetime, format_size
+from appliance.i18n import _, format_datetime, format_size, ngettext
 from appliance.output import emit_json, say
 
 
@@ -137,5 +137,6 @@ def run_pdf(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"pdf": str(out), "pages": len(docs)})
     else:
-        say(_("Wrote {path} ({n} pages)").format(path=out, n=len(docs)))
+        say(ngettext("Wrote {path} ({n} page)", "Wrote {path} ({n} pages)", len(docs)).format(
+            path=out, n=len(docs)))
     return EXIT_OK

@@ -73,7 +73,7 @@ class LedgerProcess:
              "--port", str(self.port), "--netboot", str(self.netboot),
              "--lost-after", str(self.lost_after)],
             stdout=self._log, stderr=self._log)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # a loaded CI machine is slow to import FastAPI
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=2):
@@ -82,6 +82,7 @@ class LedgerProcess:
                 if self.proc.poll() is not None:
                     raise RuntimeError(self.log_path.read_text()[-2000:]) from None
                 time.sleep(0.2)
+        self.stop()
         raise RuntimeError("ledger did not start")
 
     def stop(self) -> None:

@@ -280,3 +280,40 @@ def test_run_delivers_certificates_and_heartbeats_to_the_ledger(loops: Loops, tm
         [(count,)] = conn.execute("SELECT count(*) FROM certificates").fetchall()
         [(beats,)] = conn.execute("SELECT heartbeats FROM machines").fetchall()
     assert count == 1 and beats >= 2  # during the run and its last word
+
+
+def test_run_writes_and_proves_the_os_image(loops: Loops, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    dev, disk_file = loops.make(SIZE, "donor")
+    source = tmp_path / "os.img"
+    with open(source, "wb") as fh:
+        fh.write(os.urandom(4 * MiB))
+        fh.truncate(16 * MiB)
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "publisher.key").write_bytes(key.private_bytes(
+        ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()))
+    (tmp_path / "publisher.pem").write_bytes(key.public_key().public_bytes(
+        ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo))
+    build = ardoise("image", "build", str(source), "--out", str(tmp_path / "images"),
+                    "--name", "demo-os", "--version", "1",
+                    "--sign-key", str(tmp_path / "publisher.key"))
+    assert build.returncode == 0, build.stderr
+    cfg = write_config(tmp_path, "image:\n  manifest: images/demo-os.manifest.json\n"
+                                 "  trust: [publisher.pem]\n  required: true\n")
+    data = tmp_path / "data"
+    proc = ardoise("run", "--config", str(cfg), "--data", str(data), "--device", dev, "--yes",
+                   "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [result] = json.loads(proc.stdout)["results"]
+    assert result["passed"] and result["image"] == "imaged"
+    image = certificate(result["certificate"])["image"]
+    assert image["verified"] and image["readback_hash"] == image["root_hash"]
+    with open(disk_file, "rb") as disk, open(source, "rb") as src:
+        assert disk.read(16 * MiB) == src.read()  # the fresh system, byte for byte
+    assert count_markers(disk_file) == 0  # and nothing of the donor beyond it
+    [job] = Journal(data).jobs()
+    assert [h["state"] for h in job.history] == [
+        "discovered", "planned", "erasing", "verifying", "imaging", "hashing", "certified",
+        "spooled"]

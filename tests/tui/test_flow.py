@@ -257,3 +257,11 @@ async def test_qr_code_on_a_narrow_console(app_for: Callable[..., ArdoiseApp]) -
         assert app.screen.query("QrCode")
         await pilot.press("x")
         assert isinstance(app.screen, ResultsScreen)
+
+
+async def test_dashboard_reports_jobs_a_power_cut_interrupted(tmp_path: Path, app_for: Callable[..., ArdoiseApp]) -> None:
+    survey = make_survey(tmp_path)
+    survey.recovered = [str(tmp_path / "data/spool/pending/x.json")]
+    app = app_for(survey)
+    async with app.run_test(size=(80, 25)):
+        assert "reported INCOMPLETE" in text_of(app, "#recovered")
