@@ -45,9 +45,10 @@ translations: $(STAMP)/venv
 
 # Extract every user-facing string and merge it into the French catalog (then translate).
 po: venv
-	$(BIN)/pybabel extract -q -F appliance/babel.cfg -k _ -k N_ -k Msg -k ngettext:1,2 \
+	@mkdir -p build
+	$(BIN)/pybabel -q extract -F appliance/babel.cfg -k _ -k N_ -k Msg -k ngettext:1,2 \
 		--no-location --sort-output -o build/ardoise.pot erasure appliance tui ledger
-	$(BIN)/pybabel update -q --no-fuzzy-matching -N -i build/ardoise.pot \
+	$(BIN)/pybabel -q update --no-fuzzy-matching -i build/ardoise.pot \
 		-d appliance/locale -D ardoise -l fr
 
 lock:

@@ -12,7 +12,8 @@
 `ardoise wipe --json` result shape works too): disk, level|plan.level, method, status,
 errors, result (EraseResult) and verify (mode, result, bytes_checked, sample_share),
 started_at/ended_at (datetime or RFC 3339). `image` is None or a dict with name, version,
-manifest_hash, root_hash, readback_hash, verified, bytes_written.
+manifest_hash, root_hash (or manifest_root_hash), readback_hash (or readback_root_hash),
+verified, bytes_written, status, errors (appliance.imaging's ImageResult fits).
 
 Success is never claimed without verification evidence: an outcome that says "erased"
 without a passing sample/full read-back is certified "incomplete", with the reason.
@@ -28,7 +29,7 @@ import json
 import logging
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -166,14 +167,14 @@ def _get(obj: Any, *names: str, default: Any = None) -> Any:
 
 
 def _plain(obj: Any) -> Any:
+    """A dict of a record: dataclasses whole (their to_json may leave fields out)."""
     if obj is None or isinstance(obj, dict):
         return obj
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
     if hasattr(obj, "to_json"):
         return obj.to_json()
-    try:
-        return asdict(obj)
-    except TypeError:
-        return vars(obj)
+    return vars(obj)
 
 
 def rfc3339(value: Any) -> str | None:
@@ -325,17 +326,21 @@ def _sanitization(outcome: Any, verification: dict[str, Any]) -> dict[str, Any]:
 
 
 def _image(image: Any) -> dict[str, Any] | None:
+    """The image section, from appliance.imaging's ImageResult or a dict of the same names."""
     data = _plain(image)
     if not data:
         return None
+    status = data.get("status")
     return {
-        "name": str(data.get("name")),
+        "name": str(data.get("name") or ""),
         "version": data.get("version"),
+        "status": status if status in ("imaged", "failed", "refused") else None,
         "manifest_hash": data.get("manifest_hash"),
-        "root_hash": data.get("root_hash"),
-        "readback_hash": data.get("readback_hash"),
+        "root_hash": data.get("root_hash") or data.get("manifest_root_hash"),
+        "readback_hash": data.get("readback_hash") or data.get("readback_root_hash"),
         "verified": bool(data.get("verified", False)),
         "bytes_written": data.get("bytes_written"),
+        "errors": [str(e) for e in data.get("errors") or []],
     }
 
 

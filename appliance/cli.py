@@ -41,7 +41,23 @@ def kernel_cmdline_value(key: str, cmdline: str = "/proc/cmdline") -> str | None
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def requested_command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line, if any (the first word that is not an
+    option or the value of --lang)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--lang":
+            skip = True
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand's module is imported (a faster start:
+    some commands pull in heavy libraries the others do not need)."""
     common = Parser(add_help=False)
     common.add_argument("--json", action="store_true", help=_("one JSON document on stdout"))
     common.add_argument("--data", type=Path, default=None, metavar="DIR",
@@ -54,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=_("language for people"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for name in COMMANDS:
+    for name in (only,) if only else COMMANDS:
         module = importlib.import_module(f"appliance.commands.{name}")
         module.register(sub, common)
     return parser
@@ -73,7 +89,7 @@ def _early_language(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _early_language(argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser(requested_command(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,

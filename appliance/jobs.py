@@ -390,18 +390,41 @@ class Job:
 
 # --- a run: every selected disk in parallel ------------------------------------------------
 
+class RunBusy(Exception):
+    """Another run (another console, or `ardoise run`) is working on this machine."""
+
+
+def claim(data_dir: Path) -> int:
+    """One run at a time per machine: an flock on the journal folder, released at the end
+    (or by the kernel when the process dies)."""
+    import fcntl
+    import os
+
+    directory = data_dir / "journal"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(directory / ".run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise RunBusy(_("another run is already erasing disks of this computer")) from exc
+    return fd
+
+
 class Run:
     """One pass over the selected disks. `start()` returns at once; `wait()` joins."""
 
     def __init__(self, config: Config, data_dir: Path, targets: list[Target],
                  sink: EventSink, cancel: threading.Event | None = None,
-                 host: Any = None, journal: Any = None):
+                 host: Any = None, journal: Any = None, claimed: int | None = None):
         from appliance.journal import Journal, new_run_id
 
         self.config = config
         self.data_dir = data_dir
         self.sink = sink
         self.cancel = cancel or threading.Event()
+        # `claimed`: the lock a front end already holds (an unattended countdown took it)
+        self._lock_fd: int | None = claimed if claimed is not None else claim(data_dir)
         self.run_id = new_run_id()
         # rack machines pass their RAM journal, mirrored to the ledger (appliance.rack); a
         # config fetched from the network without it would erase with no enrolled key, and
@@ -451,8 +474,20 @@ class Run:
     def finish(self) -> list[JobResult]:
         """After every job returned (own threads, or a front end's workers)."""
         self.results = [job.result for job in self.jobs]
+        self.release()
         self.post(RunFinished(tuple(self.results), self.cancel.is_set()))
         return self.results
+
+    def release(self) -> None:
+        import os
+
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            os.close(fd)
+            self._lock_fd = None
+
+    def __del__(self) -> None:
+        self.release()
 
     def status(self) -> list[dict[str, Any]]:
         """Per-disk state for heartbeats (the ledger's rack view: step, progress, rate)."""

@@ -292,7 +292,8 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None) -> N
             (_("Verified"), _("yes: read-back hash matches") if image["verified"] else _("no")),
             (_("Manifest hash"), _text(image.get("manifest_hash"))),
             (_("Read-back hash"), _text(image.get("readback_hash"))),
-        ], columns=1)
+        ] + ([(_("Errors"), "\n".join(image["errors"][:4]))] if image.get("errors") else []),
+            columns=1)
     else:
         pdf.rows([(_("Image"), _("no image written"))], columns=1)
 

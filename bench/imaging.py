@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,10 +26,20 @@ from bench.os_image import CACHE, ensure_os_image
 
 GOAL_BMAPTOOL = 0.67
 GOAL_DD = 0.33
+RESULTS = Path(__file__).parent / "results"
+LABELS = (("bmaptool", "bmaptool copy (bmap, no read-back)"),
+          ("dd+sha256", "dd bs=4M oflag=direct + sha256sum read-back"),
+          ("ardoise", "ardoise image write (full read-back)"))
+
+
+CPU: dict[str, float] = {"seconds": 0.0}  # CPU time (user + sys) of the commands run
 
 
 def _run(argv: list[str], timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["seconds"] += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr[-1500:]}")
     return proc
@@ -125,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench imaging", description=__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="where results are written")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("imaging bench needs root (loop devices)", file=sys.stderr)
@@ -138,13 +150,24 @@ def main(argv: list[str] | None = None) -> int:
     _run(["fallocate", "-l", str(size), str(target)])
     dev = _run(["losetup", "-f", "--show", "--direct-io=on", str(target)]).stdout.strip()
     times: dict[str, list[float]] = {"bmaptool": [], "dd+sha256": [], "ardoise": []}
+    cpu: dict[str, list[float]] = {k: [] for k in times}
     last: dict = {}
+
+    def timed(name: str, fn, *fn_args):  # type: ignore[no-untyped-def]
+        CPU["seconds"] = 0.0
+        out = fn(*fn_args)
+        cpu[name].append(CPU["seconds"])
+        return out
+
     try:
         data_dir = CACHE / "data"
         for _ in range(max(1, args.rounds)):
-            times["bmaptool"].append(run_bmaptool(img, Path(prep["bmap"]), dev))
-            times["dd+sha256"].append(run_dd_sha256(img, dev, str(prep["sha256"])))
-            t, last = run_ardoise(Path(prep["manifest"]), Path(prep["pub"]), dev, data_dir)
+            times["bmaptool"].append(timed("bmaptool", run_bmaptool, img, Path(prep["bmap"]),
+                                           dev))
+            times["dd+sha256"].append(timed("dd+sha256", run_dd_sha256, img, dev,
+                                            str(prep["sha256"])))
+            t, last = timed("ardoise", run_ardoise, Path(prep["manifest"]), Path(prep["pub"]),
+                            dev, data_dir)
             times["ardoise"].append(t)
     finally:
         subprocess.run(["losetup", "-d", dev], check=False, timeout=60)
@@ -155,29 +178,46 @@ def main(argv: list[str] | None = None) -> int:
         "ardoise_mapped_bytes": last.get("bytes_written"),
         "ardoise_zero_bytes": last.get("zero_bytes"),
         "rounds": args.rounds, "seconds": times, "median_seconds": med,
+        "cpu_seconds": cpu, "median_cpu_seconds": {k: statistics.median(v) for k, v in cpu.items()},
         "ratio_vs_bmaptool": med["ardoise"] / med["bmaptool"],
         "ratio_vs_dd_sha256": med["ardoise"] / med["dd+sha256"],
         "goals": {"vs_bmaptool": GOAL_BMAPTOOL, "vs_dd_sha256": GOAL_DD},
     }
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    print(f"image: {img.name}, {size / 2**20:.0f} MiB; ardoise writes "
-          f"{(last.get('bytes_written') or 0) / 2**20:.0f} MiB + zeroes "
-          f"{(last.get('zero_bytes') or 0) / 2**20:.0f} MiB, reads all of it back")
-    print(f"{'tool':<28}{'median s':>10}{'runs':>24}{'ardoise ratio':>15}")
-    for name, label in (("bmaptool", "bmaptool copy (no check)"),
-                        ("dd+sha256", "dd 4M direct + sha256sum"),
-                        ("ardoise", "ardoise image write+verify")):
-        runs = " ".join(f"{x:.1f}" for x in times[name])
-        ratio = "" if name == "ardoise" else f"{med['ardoise'] / med[name]:.2f}x"
-        print(f"{label:<28}{med[name]:>10.1f}{runs:>24}{ratio:>15}")
-    ok_b = report["ratio_vs_bmaptool"] <= GOAL_BMAPTOOL
-    ok_d = report["ratio_vs_dd_sha256"] <= GOAL_DD
-    print(f"goal vs bmaptool <= {GOAL_BMAPTOOL}: {'met' if ok_b else 'NOT met'}; "
-          f"vs dd+sha256 <= {GOAL_DD}: {'met' if ok_d else 'NOT met'}")
+    report["load_average"] = os.getloadavg()
+    text = markdown(report, img.name, last)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in (f"imaging-{stamp}", "imaging-latest"):
+        (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.out / f"{name}.md").write_text(text)
+    print(json.dumps(report, indent=2) if args.json else text)
     return 0
 
+
+def markdown(report: dict, image_name: str, last: dict) -> str:
+    med, times = report["median_seconds"], report["seconds"]
+    lines = [
+        f"Imaging benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+        f"{image_name} ({report['image_bytes'] / 2**20:.0f} MiB GPT disk, Debian bookworm "
+        f"ext4 root), one direct-io loop device, median of {report['rounds']} rounds, caches "
+        f"dropped before each run; load average during the run "
+        f"{', '.join(f'{x:.1f}' for x in report['load_average'])} (2 vCPU).",
+        f"ardoise wrote {(last.get('bytes_written') or 0) / 2**20:.0f} MiB, zeroed "
+        f"{(last.get('zero_bytes') or 0) / 2**20:.0f} MiB and read all of it back.",
+        "",
+        "| run | median s | rounds (s) | CPU s (median) | ardoise ÷ run |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for name, label in LABELS:
+        rounds = ", ".join(f"{x:.1f}" for x in times[name])
+        ratio = "" if name == "ardoise" else f"{med['ardoise'] / med[name]:.2f}"
+        cpu = report["median_cpu_seconds"][name]
+        lines.append(f"| {label} | {med[name]:.1f} | {rounds} | {cpu:.1f} | {ratio} |")
+    ok_b = report["ratio_vs_bmaptool"] <= GOAL_BMAPTOOL
+    ok_d = report["ratio_vs_dd_sha256"] <= GOAL_DD
+    lines += ["", f"Goals: ≤ {GOAL_BMAPTOOL} × bmaptool: {'met' if ok_b else 'NOT met'}; "
+                  f"≤ {GOAL_DD} × dd + sha256: {'met' if ok_d else 'NOT met'}.", ""]
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -137,6 +137,27 @@ def make_bodies(count: int, key: Ed25519PrivateKey) -> list[bytes]:
     return bodies
 
 
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time of a process and all its descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1]
+        todo += [child for child, (ppid, _cpu) in stats.items() if ppid == pid]
+    return total
+
+
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -204,6 +225,8 @@ def run_one(kind: str, duration: int, connections: int, threads: int, work: Path
             wait_healthy(url, server)
             script = work / "submit.lua"
             script.write_text(LUA)
+            cpu_before = cpu_seconds(server.pid)
+            wall = time.monotonic()
             out = subprocess.run(
                 ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
                  "--timeout", "5s", "-s", str(script), url + "/api/v1/certificates",
@@ -211,6 +234,8 @@ def run_one(kind: str, duration: int, connections: int, threads: int, work: Path
                 capture_output=True, text=True, timeout=duration + 60, check=False)
             if out.returncode != 0:
                 raise RuntimeError(f"wrk failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+            server_cpu = cpu_seconds(server.pid) - cpu_before
+            wall = time.monotonic() - wall
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -235,6 +260,9 @@ def run_one(kind: str, duration: int, connections: int, threads: int, work: Path
             "submissions_per_s": round(created / (micros / 1e6), 1),
             "requests_per_s": round(requests / (micros / 1e6), 1),
             "latency_ms": {k: round(int(v) / 1000, 2) for k, v in lat.items()},
+            "server_cpu_s": round(server_cpu, 2),
+            "server_cpu_share": round(server_cpu / wall, 2),
+            "server_cpu_ms_per_submission": round(1000 * server_cpu / max(created, 1), 3),
             "stored": stored_count(db), "log_verified": report["ok"],
             "tree_size": report["tree_size"],
         }
@@ -248,12 +276,14 @@ def markdown(record: dict[str, Any]) -> str:
              f"{record['cores']} cores shared with the load generator; load average after "
              f"{record['loadavg_after'][0]}.", "",
              "| database | server processes | clients | submissions/s | p50 ms | p90 ms | p99 ms "
-             "| max ms | stored | log |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| max ms | server CPU (cores) | server CPU ms/submission | stored | log |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in record["results"]:
         lat = r["latency_ms"]
         lines.append(f"| {r['db']} | {r['workers']} | {r['connections']} | "
                      f"{r['submissions_per_s']:.0f} | {lat['p50']} | {lat['p90']} | {lat['p99']} | "
-                     f"{lat['max']} | {r['stored']} | "
+                     f"{lat['max']} | {r['server_cpu_share']} | "
+                     f"{r['server_cpu_ms_per_submission']} | {r['stored']} | "
                      f"{'verified' if r['log_verified'] else 'NOT VERIFIED'} |")
     return "\n".join(lines) + "\n"
 

@@ -150,14 +150,14 @@ def split(ranges: Iterable[tuple[int, int]], block_size: int) -> Iterator[Block]
 
 
 @dataclass
-class Outcome:
+class Finished:
     failure: BaseException | None  # the first exception a worker raised
     cpu_seconds: float  # user+system CPU of the worker threads
 
 
 def parallel(blocks: Iterable[Block], buffer_size: int, workers: int,
              work: Callable[[AlignedBuffer, Block], None],
-             cancel: threading.Event) -> Outcome:
+             cancel: threading.Event) -> Finished:
     """Run `work(buffer, block)` over blocks with `workers` threads, one buffer each.
 
     Blocks are handed out in order, so I/O stays nearly sequential while `workers` of them
@@ -189,7 +189,7 @@ def parallel(blocks: Iterable[Block], buffer_size: int, workers: int,
         t.start()
     for t in threads:
         t.join()
-    return Outcome(failure[0] if failure else None, sum(cpu))
+    return Finished(failure[0] if failure else None, sum(cpu))
 
 
 def pwrite_all(fd: int, view: memoryview, offset: int) -> None:

@@ -39,6 +39,7 @@ NIST_SUBSECTIONS = 1000
 DEFAULT_BLOCK = 8 * blockdev.MiB
 DEFAULT_DEPTH = 4
 MAX_REPORTED = 10
+SECTOR = 512
 
 
 @dataclass
@@ -85,7 +86,9 @@ def sample_offsets(size: int, length: int, count: int = NIST_SUBSECTIONS, align:
     """
     if size <= length:
         return [0]
-    last = (size - length) // align * align
+    last = size - length  # the last subsection ends on the last byte (sector aligned)
+    if last % SECTOR:
+        last = last // align * align
     count = max(2, min(count, (last // length) + 1))
     rng = random.Random(seed)
     stride = last / (count - 1)

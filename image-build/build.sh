@@ -42,10 +42,12 @@ hash_files() {
 }
 
 base_key() {
+	local inputs=(image-build/auto image-build/config)
+	[ "$MODE" = plain ] && inputs=(image-build/auto image-build/config/bootloaders)
 	{
 		echo "format=$BASE_FORMAT mode=$MODE"
-		(cd "$ROOT" && find image-build/auto image-build/config -type f -print0 | hash_files)
-		(cd "$ROOT" && find image-build/auto image-build/config -type f -perm -u+x | sort)
+		(cd "$ROOT" && find "${inputs[@]}" -type f -print0 | hash_files)
+		(cd "$ROOT" && find "${inputs[@]}" -type f -perm -u+x | sort)
 		if [ "$MODE" = ardoise ]; then sha256sum <"$ROOT/requirements/appliance.lock"; fi
 	} | sha
 }
@@ -125,7 +127,9 @@ build_base() {
 	else
 		# A plain trixie live system: same flags and boot menus, live-build's default
 		# package set (live-boot + live-config), none of our packages, hooks or files.
-		mkdir -p "$work/config"
+		# It shares the Ardoise build's package and bootstrap caches (same flags).
+		mkdir -p "$work/config" "$BUILD/image/lb/cache"
+		[ -e "$work/cache" ] || ln -s "$BUILD/image/lb/cache" "$work/cache"
 		cp -a "$HERE/config/bootloaders" "$work/config/bootloaders"
 	fi
 	(cd "$work" && lb config >&2 && lb build >&2)

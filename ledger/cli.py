@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appliance.i18n import _, set_language
+from appliance.i18n import _, set_language, tr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -99,8 +99,8 @@ def _run(args: argparse.Namespace) -> int:
                               "heads_checked": report.heads_checked,
                               "problems": report.problems}))
         else:
-            for problem in report.problems:
-                print(problem)
+            for problem in report.found:
+                print(tr(problem))
             if report.ok:
                 print(_("Log verified: {n} entries, {h} signed tree heads.").format(
                     n=report.tree_size, h=report.heads_checked))

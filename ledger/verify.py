@@ -3,7 +3,6 @@ stored entries, so a row edited (or deleted) directly in the database is detecte
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 
 import orjson
@@ -16,6 +15,7 @@ from appliance.certificate import (
     load_public_pem,
     verify_signature,
 )
+from appliance.i18n import N_, Msg
 from ledger import tables as t
 from ledger.merkle import Tree, leaf_hash
 from ledger.treehead import TreeHead
@@ -26,11 +26,19 @@ from ledger.validation import facts
 class LogReport:
     tree_size: int = 0
     heads_checked: int = 0
-    problems: list[str] = field(default_factory=list)
+    found: list[Msg] = field(default_factory=list)
+
+    def add(self, template: str, **values: object) -> None:
+        self.found.append(Msg(template, **values))
+
+    @property
+    def problems(self) -> list[str]:
+        """In English (JSON output)."""
+        return [str(m) for m in self.found]
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.found
 
 
 def verify_log(engine: Engine) -> LogReport:
@@ -46,47 +54,49 @@ def verify_log(engine: Engine) -> LogReport:
         for row in rows:
             index = row.leaf_index
             if index != tree.size:
-                report.problems.append(f"leaf {tree.size} missing (next stored is {index})")
+                report.add(N_("leaf {index} missing (next stored is {next})"), index=tree.size, next=index)
                 break
             entry = bytes(row.entry)
             computed = leaf_hash(entry)
             if computed != bytes(row.leaf_hash):
-                report.problems.append(f"leaf {index}: stored leaf hash does not match its entry")
+                report.add(N_("leaf {index}: stored leaf hash does not match its entry"), index=index)
             tree.append(computed)
             try:
                 doc = orjson.loads(entry)
             except orjson.JSONDecodeError:
-                report.problems.append(f"leaf {index}: entry is not JSON")
+                report.add(N_("leaf {index}: entry is not JSON"), index=index)
                 continue
             stored = {k: getattr(row, k) for k in facts(doc).columns()}
             for name, value in facts(doc).columns().items():
                 if stored[name] != value:
-                    report.problems.append(f"leaf {index}: column {name} differs from the entry")
+                    report.add(N_("leaf {index}: column {name} differs from the entry"), index=index,
+                               name=name)
             key = keys.get(stored["key_id"])
             if key is None:
-                report.problems.append(f"leaf {index}: signed by a key never enrolled")
+                report.add(N_("leaf {index}: signed by a key never enrolled"), index=index)
             else:
                 try:
                     verify_signature(doc, key)
-                except CertificateError as exc:
-                    report.problems.append(f"leaf {index}: {exc}")
+                except CertificateError:
+                    report.add(N_("leaf {index}: the appliance signature does not verify"), index=index)
         heads = [TreeHead(r.tree_size, bytes(r.root_hash), r.timestamp, bytes(r.signature))
                  for r in conn.execute(select(t.tree_heads).order_by(t.tree_heads.c.tree_size))]
     report.tree_size = tree.size
     if pem is None:
-        report.problems.append("the ledger key is missing")
+        report.add(N_("the ledger key is missing"))
         return report
     log_key = load_private_pem(pem.encode("ascii")).public_key()
     for head in heads:
         report.heads_checked += 1
         if head.tree_size > tree.size:
-            report.problems.append(f"tree head {head.tree_size}: larger than the log ({tree.size})")
+            report.add(N_("tree head {size}: larger than the log ({leaves})"), size=head.tree_size,
+                       leaves=tree.size)
             continue
         if tree.root(head.tree_size) != head.root_hash:
-            report.problems.append(f"tree head {head.tree_size}: root hash does not match the leaves")
+            report.add(N_("tree head {size}: root hash does not match the leaves"), size=head.tree_size)
         if not head.verify(log_key):
-            report.problems.append(f"tree head {head.tree_size}: signature does not verify "
-                                   f"({base64.b64encode(head.signature[:6]).decode()}…)")
+            report.add(N_("tree head {size}: signature does not verify"), size=head.tree_size)
     if not heads or heads[-1].tree_size != tree.size:
-        report.problems.append(f"no signed tree head covers the whole log ({tree.size} leaves)")
+        report.add(N_("no signed tree head covers the whole log ({leaves} leaves)"),
+                   leaves=tree.size)
     return report

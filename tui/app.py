@@ -36,6 +36,7 @@ class ArdoiseApp(App[int]):
         # the ledger (training, tests).
         self.launch_jobs = launch_jobs
         self.uplink: Any = None  # appliance.uplink.Uplink, sending the spool in the background
+        self.claimed: int | None = None  # the run lock, taken for an unattended countdown
 
     def on_mount(self) -> None:
         self.theme = "ansi-dark"
@@ -57,6 +58,23 @@ class ArdoiseApp(App[int]):
         if self.survey.battery_refusal:
             return BatteryScreen()
         return DashboardScreen()
+
+    def claim_run(self) -> bool:
+        """Take the machine's run lock (only one console runs unattended)."""
+        from appliance.jobs import RunBusy, claim
+
+        try:
+            self.claimed = claim(self.survey.data_dir)
+        except (RunBusy, OSError):
+            return False
+        return True
+
+    def release_claim(self) -> None:
+        import os
+
+        if self.claimed is not None:
+            os.close(self.claimed)
+            self.claimed = None
 
     def show_dashboard(self) -> None:
         self.switch_screen(self.first_screen())

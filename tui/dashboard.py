@@ -59,6 +59,15 @@ def disk_table(targets: list[Target]) -> Table:
     return table
 
 
+def on_serial_console() -> bool:
+    import os
+
+    try:
+        return os.ttyname(0).startswith(("/dev/ttyS", "/dev/ttyAMA", "/dev/hvc"))
+    except OSError:
+        return False
+
+
 class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "erase", "erase"),
@@ -122,7 +131,17 @@ class DashboardScreen(Screen[None]):
         s = self.ardoise.survey
         if s.config.unattended.enabled and s.selected and self.ardoise.auto_countdown:
             self.ardoise.auto_countdown = False  # once: a cancelled countdown stays cancelled
+            # tty1 and the serial console both run the session: the screen drives, the
+            # serial line (a few seconds later) only when no screen took the machine
+            delay = 5.0 if on_serial_console() and self.ardoise.launch_jobs else 0.0
+            self.set_timer(delay or 0.01, self.start_unattended)
+
+    def start_unattended(self) -> None:
+        if not self.ardoise.launch_jobs or self.ardoise.claim_run():
             self.action_erase(unattended=True)
+        else:
+            self.query_one("#verdict", Static).update(
+                _("Another console is running this computer unattended."))
 
     def action_erase(self, unattended: bool = False) -> None:
         from tui.confirm import ConfirmScreen
@@ -132,6 +151,8 @@ class DashboardScreen(Screen[None]):
             return
 
         def decided(go: bool | None) -> None:
+            if not go:
+                self.ardoise.release_claim()
             if go:
                 from tui.progress import ProgressScreen
 

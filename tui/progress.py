@@ -169,7 +169,9 @@ class ProgressScreen(Screen[None]):
     # --- driving the jobs -----------------------------------------------------------------
     def prepare(self) -> None:
         s = self.ardoise.survey
-        self.run = jobs.Run(s.config, s.data_dir, s.targets, self.sink, self.cancel, s.host)
+        claimed, self.ardoise.claimed = self.ardoise.claimed, None
+        self.run = jobs.Run(s.config, s.data_dir, s.targets, self.sink, self.cancel, s.host,
+                            claimed=claimed)
         for job in self.run.jobs:
             d = job.disk
             self.panels[job.job_id] = Panel(

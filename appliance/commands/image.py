@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -85,10 +87,10 @@ def run_build(args: argparse.Namespace) -> int:
     key = None
     if args.sign_key is not None:
         try:
-            from appliance.certificate import load_private_pem
+            from appliance.certificate import CertificateError, load_private_pem
 
             key = load_private_pem(args.sign_key.read_bytes())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, CertificateError) as exc:
             raise UsageError(_("cannot read signing key {path}: {error}")
                              .format(path=args.sign_key, error=exc)) from None
     if not args.source.is_file() and not args.source.is_block_device():
@@ -165,9 +167,20 @@ class _Lines:
             rate=format_rate(event.rate_bytes_per_s)))
 
 
+def _block_device(path: str) -> None:
+    """A path that does not exist or is not a block device is a usage error (exit 2)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise UsageError(_("{path}: no such device").format(path=path)) from None
+    if not stat.S_ISBLK(mode):
+        raise UsageError(_("{path}: not a block device").format(path=path))
+
+
 def run_write(args: argparse.Namespace) -> int:
     from appliance.imaging import writer
 
+    _block_device(args.device)
     disk = _target(args.device, args.allow_external)
     if disk is not None and disk.eligible and not args.yes:
         _confirm(disk, args.manifest)
@@ -239,6 +252,7 @@ def certify(result: writer.ImageResult, disk: Disk | None, data_dir: Path) -> st
 def run_hash(args: argparse.Namespace) -> int:
     from appliance.imaging import writer
 
+    _block_device(args.device)
     trust = _trust(args)
     result = writer.hash_device(args.device, args.manifest, trust or None,
                                 progress=_Lines(args.json), workers=max(1, args.workers))

@@ -23,6 +23,7 @@ from appliance.battery import read_state as read_battery
 from appliance.config import Config, ConfigError, load_from, locate
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
 from appliance.i18n import _, format_size, set_language
+from appliance.journal import JournalError
 from appliance.output import emit_json, warn
 
 
@@ -88,8 +89,14 @@ def run(args: argparse.Namespace) -> int:
     uplink = unattended.make_uplink(config, data_dir) if rack_session is None else None
     names: dict[str, str] = {}
     sink = _printer(names) if rack_session is None else rack_session.sink(_printer(names))
-    run_ = jobs.Run(config, data_dir, targets, sink, cancel,
-                    journal=rack_session.journal if rack_session is not None else None)
+    try:
+        run_ = jobs.Run(config, data_dir, targets, sink, cancel,
+                        journal=rack_session.journal if rack_session is not None else None)
+    except jobs.RunBusy as exc:
+        raise Refused(str(exc)) from exc
+    except (OSError, JournalError) as exc:
+        raise Refused(_("cannot keep the journal, nothing was touched: {error}").format(
+            error=exc)) from exc
     names.update({job.job_id: job.disk.path for job in run_.jobs})
     heartbeat = None
     if uplink is not None:

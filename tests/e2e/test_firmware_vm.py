@@ -15,11 +15,11 @@ import pytest
 
 from tests.e2e.vm import VM, Disk, MiB, count_marker, ensure_image, ensure_stick
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(5400)]
 
 NVME_MARKER = b"ARDOISE-FW-NVME-MARKER"
 SATA_MARKER = b"ARDOISE-FW-SATA-MARKER"
-BOOT_TIMEOUT = 1200
+BOOT_TIMEOUT = 3000
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def fwlab(ardoise_iso: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     nvme2 = Disk.create(tmp / "nvme2.img", "nvme", 64 * MiB, NVME_MARKER, serial="ARDFWNVME02")
     sata = Disk.create(tmp / "sata.img", "sata", 64 * MiB, SATA_MARKER, serial="ARDFWSATA01")
     assert count_marker(nvme.path, NVME_MARKER) == 1024
-    vm = VM(stick, boot_as="usb", disks=[nvme, nvme2, sata], firmware="uefi", mem="1536M",
+    vm = VM(stick, boot_as="usb", disks=[nvme, nvme2, sata], firmware="bios", mem="1536M",
             workdir=tmp / "vm")
     try:
         vm.start()

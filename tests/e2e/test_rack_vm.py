@@ -18,21 +18,25 @@ by the ISO's hash, with the test site key made once beside it (never in the repo
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from appliance.certificate import load_private_pem
 from appliance.siteconfig import generate_site_key
 from tests.e2e.vm import ROOT, VM, Disk, VMError, count_marker, ensure_image
-from tests.integration.test_rack_ledger import LedgerProcess, Site
+from tests.integration.test_rack_ledger import LedgerProcess, Site, free_port
 
 pytestmark = pytest.mark.e2e
 MiB = 1 << 20
@@ -134,16 +138,77 @@ class NetbootVM(VM):
                                   f"serial={self.serial_number}"]
 
 
+def screenshot_rack(origin: str, admin: str, png: Path, batch: str = "") -> Path:
+    """The ledger's rack view in headless Chromium (W3C WebDriver over chromedriver), signed
+    in with an admin token cookie."""
+    port = free_port()
+    driver = subprocess.Popen(["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def call(method: str, path: str, body: dict[str, object] | None = None) -> Any:
+        req = urllib.request.Request(base + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as response:
+            return json.loads(response.read())["value"]
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                call("GET", "/status")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        session = call("POST", "/session", {"capabilities": {"alwaysMatch": {
+            "goog:chromeOptions": {"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                                            "--window-size=1280,860", "--lang=en"]}}}})
+        sid = session["sessionId"]
+        try:
+            call("POST", f"/session/{sid}/url", {"url": origin + "/healthz"})
+            call("POST", f"/session/{sid}/cookie", {"cookie": {"name": "ardoise_token",
+                                                               "value": admin, "path": "/"}})
+            query = f"?batch={batch}&lang=en" if batch else "?lang=en"
+            call("POST", f"/session/{sid}/url", {"url": f"{origin}/rack{query}"})
+            png.write_bytes(base64.b64decode(call("GET", f"/session/{sid}/screenshot")))
+        finally:
+            call("DELETE", f"/session/{sid}")
+    finally:
+        driver.terminate()
+        driver.wait(10)
+    return png
+
+
 def wait_for(vm: VM, text: str, timeout: float) -> None:
+    """Read the serial console until `text` (reading also drains QEMU's serial socket: an
+    unread socket stalls the guest's UART after a few hundred bytes)."""
+    vm.expect(re.escape(text), timeout=timeout)
+
+
+def wait_both(vms: list[VM], text: str, timeout: float) -> None:
+    """Wait for `text` on every VM, draining every serial console meanwhile."""
     deadline = time.monotonic() + timeout
-    log = vm.workdir / "serial.log"
-    while time.monotonic() < deadline:
-        if log.exists() and text in log.read_text(errors="replace"):
-            return
-        if not vm.alive():
-            raise VMError(f"QEMU exited before {text!r}:\n{vm.serial_tail(60)}")
-        time.sleep(2)
-    raise VMError(f"no {text!r} after {timeout:.0f} s:\n{vm.serial_tail(60)}")
+    pending = list(vms)
+    while pending:
+        if time.monotonic() > deadline:
+            raise VMError(f"no {text!r} after {timeout:.0f} s on {[v.name for v in pending]}:\n"
+                          + "\n".join(v.serial_tail(40) for v in pending))
+        for vm in list(pending):
+            try:
+                vm.expect(re.escape(text), timeout=5)
+                pending.remove(vm)
+            except VMError:
+                if not vm.alive():
+                    raise
+        for vm in vms:
+            if vm not in pending and vm.serial is not None:
+                try:  # keep draining the finished ones
+                    vm.serial.read_nonblocking(65536, timeout=0)
+                except Exception:
+                    pass
 
 
 def test_two_netbooted_machines_then_a_power_cut(rack_site: Site, tmp_path: Path) -> None:
@@ -167,8 +232,7 @@ def test_two_netbooted_machines_then_a_power_cut(rack_site: Site, tmp_path: Path
     with vm_a, vm_b:
         vm_a.start()
         vm_b.start()
-        wait_for(vm_a, DONE, 1800)
-        wait_for(vm_b, DONE, 1800)
+        wait_both([vm_a, vm_b], DONE, 2700)
         both_done = time.monotonic() - started
         assert count_marker(disks["a"].path, b"DONOR-a-") == 0
         assert count_marker(disks["b"].path, b"DONOR-b-") == 0
@@ -178,6 +242,7 @@ def test_two_netbooted_machines_then_a_power_cut(rack_site: Site, tmp_path: Path
         certs = ledger.certificates(batch, admin)
         assert len(certs) == 2 and {c["status"] for c in certs} == {"erased"}
         assert ledger.verify_log()["ok"]
+        screenshot_rack(ledger.url, admin, ROOT / "docs" / "rack-view.png", batch)
         vm_a.poweroff(timeout=60)
         vm_b.kill()
 

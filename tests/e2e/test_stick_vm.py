@@ -85,6 +85,7 @@ def _wipe_available(lab: Lab) -> bool:
 
 
 def test_boots_with_secure_boot_into_the_session(lab: Lab) -> None:
+    print(f"boot to the session on ttyS0: {lab.boot_seconds:.0f} s")
     assert lab.before["nvme_markers"] == 1024 and lab.before["sata_markers"] == 1024
     rc, out = lab.vm.sh(f"od -An -tu1 {SECURE_BOOT_VAR}; cat /sys/kernel/security/lockdown",
                         check=True)
@@ -116,6 +117,8 @@ def test_disks_json_lists_internal_disks_as_eligible(lab: Lab) -> None:
     external = disks["ARDEXTUSB001"]
     assert external["transport"] == "usb" and not external["eligible"], external
     assert external["excluded_reason"], external
+    # what tty1 shows by now (docs/tty1-boot.png is refreshed from this file)
+    lab.vm.screendump(lab.vm.workdir / "tty1-boot.png")
 
 
 def test_wiping_the_stick_is_refused(lab: Lab) -> None:

@@ -4,7 +4,7 @@ POST /api/v1/certificates: verifies the Ed25519 signature with the enrolled publ
 (the schema is the real ledger's business and is checked on the appliance side),
 stores the certificate durably (append + fsync to STORE/accepted.jsonl) and answers
 201 new, 200 identical duplicate, 409 same id with different content, 400 bad signature.
-POST /api/v1/heartbeats: 202. GET /api/v1/healthz: 200.
+POST /api/v1/heartbeats: 202. GET /healthz: 200.
 
 Chaos (--chaos SEED): some requests get a 500 before storing, hang past the client's
 timeout, or are stored and then answered 500 or not answered at all (the reply lost on
@@ -99,7 +99,7 @@ def make_handler(store: Store, keys: list[Any], chaos: random.Random | None,
             self.wfile.write(head.encode() + data)
 
         def do_GET(self) -> None:
-            if self.path == "/api/v1/healthz":
+            if self.path in ("/healthz", "/api/v1/healthz"):
                 self._reply(200, {"status": "ok"})
             else:
                 self._reply(404, {"detail": "not found"})

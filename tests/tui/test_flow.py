@@ -265,3 +265,20 @@ async def test_dashboard_reports_jobs_a_power_cut_interrupted(tmp_path: Path, ap
     app = app_for(survey)
     async with app.run_test(size=(80, 25)):
         assert "reported INCOMPLETE" in text_of(app, "#recovered")
+
+
+async def test_only_one_console_runs_unattended(tmp_path: Path) -> None:
+    # tty1 and the serial console both start the session: the first takes the run lock
+    text = GOOD_CONFIG.replace("ledger:\n  url: https://ledger.example.org\n", "") + (
+        "unattended:\n  enabled: true\n  countdown_seconds: 30\n")
+    survey = make_survey(tmp_path, text)
+    first = ArdoiseApp(survey, launch_jobs=False)
+    assert first.claim_run()
+    second = ArdoiseApp(survey, launch_jobs=True)
+    async with second.run_test(size=(80, 25)) as pilot:
+        await pilot.pause()
+        assert isinstance(second.screen, DashboardScreen)  # no countdown here
+        assert "Another console" in text_of(second, "#verdict")
+    first.release_claim()
+    assert second.claim_run()
+    second.release_claim()

@@ -233,3 +233,29 @@ def test_pdf_one_page_per_certificate(tmp_path: Path, capsys) -> None:
 def test_pdf_record_url() -> None:
     assert pdf.record_url("https://l.example/", "abc") == "https://l.example/certificates/abc"
     assert pdf.record_url(None, "abc") == "urn:uuid:abc"
+
+
+def test_verification_errors_and_mismatches_are_kept() -> None:
+    outcome = certsample.nvme_outcome(status="failed", verify_result="fail")
+    outcome.verify.mismatches = [4096, 1048576]
+    outcome.verify.errors = ["2 of 1000 samples still hold data"]
+    ver = certsample.document(outcome=outcome)["verification"]
+    assert ver["result"] == "fail"
+    assert ver["errors"] == ["2 of 1000 samples still hold data",
+                             "data left at offsets 4096, 1048576"]
+
+
+def test_image_section_from_the_imaging_result() -> None:
+    from appliance.imaging.writer import ImageResult
+
+    result = ImageResult(path="/dev/nvme0n1", status="imaged", name="debian-12-xfce",
+                         version="12.8", manifest_hash="ab" * 32, manifest_root_hash="cd" * 32,
+                         readback_root_hash="cd" * 32, verified=True, bytes_written=4096)
+    image = certsample.document(image=result)["image"]
+    assert image == {"name": "debian-12-xfce", "version": "12.8", "status": "imaged",
+                     "manifest_hash": "ab" * 32, "root_hash": "cd" * 32,
+                     "readback_hash": "cd" * 32, "verified": True, "bytes_written": 4096,
+                     "errors": []}
+    failed = ImageResult(path="/dev/nvme0n1", status="failed", errors=["read-back mismatch"])
+    image = certsample.document(image=failed)["image"]
+    assert image["verified"] is False and image["errors"] == ["read-back mismatch"]

@@ -47,3 +47,18 @@ def test_results_round_trip_and_pass_needs_verification() -> None:
     assert [r.to_json()["passed"] for r in results] == [r["passed"] for r in data["results"]]
     unverified = jobs.JobResult.from_json({**data["results"][0], "verify": {"result": "not-done"}})
     assert not unverified.passed  # never a pass without verification evidence
+
+
+def test_one_run_at_a_time_per_machine(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from appliance.inventory import Host
+
+    cfg = parse("")
+    first = jobs.Run(cfg, tmp_path, [], lambda e: None, host=Host())
+    with pytest.raises(jobs.RunBusy):
+        jobs.Run(cfg, tmp_path, [], lambda e: None, host=Host())  # a second console
+    events: list[jobs.Event] = []
+    first.sink = events.append
+    assert first.wait() == [] and isinstance(events[-1], jobs.RunFinished)
+    jobs.Run(cfg, tmp_path, [], lambda e: None, host=Host()).finish()  # free again
