@@ -58,7 +58,7 @@ def new_run_id() -> str:
 
 
 def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text)[:100] or "disk"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "disk"
 
 
 @dataclass
@@ -132,7 +132,7 @@ class Journal:
         disk=disk)` opens the job.)"""
         disk_json = _disk_json(disk)
         run_id = run_id or new_run_id()
-        job_id = f"{_safe(run_id)}.{_safe(str(disk_json.get('id') or 'disk'))}"
+        job_id = f"{_safe(run_id)[:40]}.{_safe(str(disk_json.get('id') or 'disk'))[-80:]}"
         with self._lock:
             if self._path(job_id).exists():
                 raise JournalError(f"job {job_id} exists already")

@@ -90,12 +90,12 @@ class Spool:
     def _recover(self) -> None:
         """Drop temporary files a crash left behind (their certificate was never reported
         as spooled), and settle a certificate found in both places (a copy of sent/ made by
-        an older writer) in favour of sent/."""
-        for tmp in self.tmp_dir.iterdir():
-            tmp.unlink(missing_ok=True)
-        for d in (self.pending_dir, self.sent_dir, self.notes_dir):
+        an older writer) in favour of sent/. Files of a live writer (this process's other
+        threads, another process) are left alone."""
+        for d in (self.tmp_dir, self.pending_dir, self.sent_dir, self.notes_dir):
             for tmp in d.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
+                if not _writer_alive(tmp):
+                    tmp.unlink(missing_ok=True)
         for path in self.pending_dir.glob("*.json"):
             if (self.sent_dir / path.name).exists():
                 path.unlink()
@@ -199,6 +199,23 @@ class Spool:
     def counts(self) -> dict[str, int]:
         return {PENDING: len(list(self.pending_dir.glob("*.json"))),
                 SENT: len(list(self.sent_dir.glob("*.json")))}
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """Whether the process named in a temporary file's name (.NAME.PID.tmp) still runs."""
+    try:
+        pid = int(tmp.name.rsplit(".", 2)[-2])
+    except (ValueError, IndexError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _by_age(directory: Path) -> list[Path]:

@@ -16,6 +16,7 @@ import stat
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
@@ -116,12 +117,70 @@ def find_disks(paths: list[str], allow_external: bool) -> list[Disk]:
     return disks
 
 
-def certify(outcome: Outcome, args: argparse.Namespace) -> str | None:
-    """The single place where a finished Outcome is handed on to be certified.
+class Recorder:
+    """Journal and certificates for one `ardoise wipe` run: every step is journaled before
+    it starts (an interruption is reported INCOMPLETE at the next start), and every disk,
+    erased or not, gets one signed certificate in the spool."""
 
-    Returns the certificate's path in the spool; certificates are not issued yet.
-    """
-    return None
+    def __init__(self, data_dir: Path):
+        from appliance import certify as cert
+        from appliance.journal import Journal
+
+        self.data_dir = data_dir
+        self.cert = cert
+        self.journal = Journal(data_dir)
+        self.passwords, recovered = cert.recover(self.journal, data_dir)
+        for path in recovered:
+            warn(_("ardoise: an interrupted job was recorded as INCOMPLETE: {path}")
+                 .format(path=path))
+        self._host: Any = None
+        self.jobs: dict[str, str] = {}
+
+    def host(self) -> Any:
+        if self._host is None:
+            from appliance import inventory
+
+            self._host = inventory.collect()
+        return self._host
+
+    def start(self, disk: Disk, args: argparse.Namespace, ctx: EraseContext) -> None:
+        job_id = self.journal.start(disk)
+        self.jobs[disk.path] = job_id
+        self.journal.transition(job_id, "planned", level=args.level, method=args.method)
+        self.journal.transition(job_id, "erasing", level=args.level, method=args.method,
+                                pattern=ctx.pattern, verify=args.verify)
+        ctx.journal = lambda event, details: self.journal.record(job_id, event, details or None)
+        password = self.passwords.get(disk.id)
+        if password:
+            ctx.options["journaled_password"] = password
+
+    def progress(self, disk: Disk, sink: Callable[[Progress], None]) -> Callable[[Progress], None]:
+        state = {"step": "erasing"}
+        lock = threading.Lock()
+
+        def forward(event: Progress) -> None:
+            if event.phase == "verify" and state["step"] != "verifying":
+                with lock:
+                    if state["step"] != "verifying":
+                        self.journal.transition(self.jobs[disk.path], "verifying")
+                        state["step"] = "verifying"
+            sink(event)
+
+        return forward
+
+    def certify(self, outcome: Outcome) -> str | None:
+        """Issue the disk's certificate into the spool; returns its path."""
+        job_id = self.jobs.get(outcome.disk.path)
+        try:
+            document = self.cert.build_certificate(outcome=outcome, host=self.host(),
+                                                   job_id=job_id)
+            path = self.cert.issue(document, self.data_dir, journal=self.journal if job_id
+                                   else None, job_id=job_id)
+        except Exception as exc:  # the erase result stands; say loudly that no record exists
+            warn(_("ardoise: certificate not issued for {path}: {error}").format(
+                path=outcome.disk.path, error=exc))
+            return None
+        return str(path)
 
 
 def result_json(outcome: Outcome, certificate: str | None) -> dict[str, Any]:
@@ -146,8 +205,9 @@ def run(args: argparse.Namespace) -> int:
         options["block_size"] = args.block_size
     if args.queue_depth:
         options["queue_depth"] = args.queue_depth
-    outcomes = _erase_all(args, disks, pattern, options)
-    results = [(o, certify(o, args)) for o in outcomes]
+    recorder = Recorder(args.data)
+    outcomes = _erase_all(args, disks, pattern, options, recorder)
+    results = [(o, recorder.certify(o)) for o in outcomes]
     if args.json:
         emit_json({"results": [result_json(o, c) for o, c in results]})
     else:
@@ -165,7 +225,8 @@ def _refuse(args: argparse.Namespace, disks: list[Disk], refused: list[Disk], pa
             outcome = Outcome(d, args.level, None, None, pattern, "refused",
                               errors=[Msg("not started: another target was refused")])
         outcomes.append(outcome)
-    results = [(o, certify(o, args)) for o in outcomes]
+    recorder = Recorder(args.data)
+    results = [(o, recorder.certify(o)) for o in outcomes]
     if args.json:
         emit_json({"results": [result_json(o, c) for o, c in results]})
     for d in refused:
@@ -273,15 +334,21 @@ class _Display:
 
 
 def _erase_all(args: argparse.Namespace, disks: list[Disk], pattern: str,
-               options: dict[str, Any]) -> list[Outcome]:
+               options: dict[str, Any], recorder: Recorder) -> list[Outcome]:
     cancel = threading.Event()
     outcomes: dict[str, Outcome] = {}
     with _Display(disks, quiet=args.json) as display:
         def job(disk: Disk, sink: Callable[[Progress], None]) -> None:
-            ctx = EraseContext(pattern=pattern, passes=args.passes or 1, progress=sink,
+            ctx = EraseContext(pattern=pattern, passes=args.passes or 1,
+                               progress=recorder.progress(disk, sink),
                                cancel=cancel, options=dict(options))
-            outcomes[disk.path] = erase_disk(disk, args.level, args.method, pattern,
-                                             args.verify, ctx)
+            try:
+                recorder.start(disk, args, ctx)
+                outcomes[disk.path] = erase_disk(disk, args.level, args.method, pattern,
+                                                 args.verify, ctx)
+            except Exception as exc:  # never lose a disk's result: it is FAILED, and says why
+                outcomes[disk.path] = Outcome(disk, args.level, None, None, pattern, "failed",
+                                              errors=[str(exc)])
 
         threads = [threading.Thread(target=job, args=(d, display.update), name=d.path,
                                     daemon=True) for d in disks]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-pytestmark = pytest.mark.e2e
+# the first test builds the ISO (or takes it from the cache) and boots the VM in its setup
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(4800)]
 
 MICROSOFT_CAS = {"Microsoft Corporation UEFI CA 2011", "Microsoft UEFI CA 2023"}
 

@@ -89,7 +89,9 @@ def netboot_tree() -> tuple[Path, Path]:
         subprocess.run(["bash", str(ROOT / "image-build" / "make-netboot.sh"), "--iso", str(iso),
                         "--server", f"{GUEST_SERVER}/netboot",
                         "--config", f"{GUEST_SERVER}/netboot/rack.yaml",
-                        "--site-key", str(keys / "site.pub.pem"), "--out", str(out)],
+                        "--site-key", str(keys / "site.pub.pem"), "--out", str(out),
+                        # TCG on a loaded host: udev may take minutes to show /dev/ttyS0
+                        "--append", "systemd.default_device_timeout_sec=900"],
                        check=True, timeout=3600, capture_output=True)
     return http, keys / "site.key"
 
@@ -211,7 +213,7 @@ def wait_both(vms: list[VM], text: str, timeout: float) -> None:
                     pass
 
 
-def test_two_netbooted_machines_then_a_power_cut(rack_site: Site, tmp_path: Path) -> None:
+def test_two_netbooted_machines(rack_site: Site, tmp_path: Path) -> None:
     ledger = rack_site.ledger
     batch = "rack-vm"
     admin = ledger.token(enroll=False)
@@ -245,8 +247,16 @@ def test_two_netbooted_machines_then_a_power_cut(rack_site: Site, tmp_path: Path
         screenshot_rack(ledger.url, admin, ROOT / "docs" / "rack-view.png", batch)
         vm_a.poweroff(timeout=60)
         vm_b.kill()
+    print(f"rack VM test: two machines done in {both_done:.0f} s")
 
-    # the power cut: machine C is killed mid-erase, then booted again
+
+def test_power_cut_then_reboot(rack_site: Site, tmp_path: Path) -> None:
+    """Machine C is killed mid-erase: lost contact, never erased; booted again, it ends."""
+    ledger = rack_site.ledger
+    admin = ledger.token(enroll=False)
+    relay = tmp_path / "relay.py"
+    relay.write_text(RELAY)
+    http = ledger.netboot
     big = Disk.create(tmp_path / "c.img", "sata", size=1024 * MiB, marker=b"DONOR-c-",
                       serial="ARDRACKC")
     cut_batch = "rack-vm-cut"
@@ -274,5 +284,3 @@ def test_two_netbooted_machines_then_a_power_cut(rack_site: Site, tmp_path: Path
     assert states == ["done", "lost"]
     assert [c["status"] for c in ledger.certificates(cut_batch, admin)] == ["erased"]
     assert ledger.verify_log()["ok"]
-    (tmp_path / "timing.json").write_text(json.dumps({"both_done_seconds": both_done}))
-    print(f"rack VM test: two machines done in {both_done:.0f} s")

@@ -17,7 +17,8 @@ import pytest
 
 from tests.e2e.vm import VM, Disk, MiB, count_marker, ensure_stick, fill_with_marker, sha256_file
 
-pytestmark = pytest.mark.e2e
+# the first test builds the ISO (or takes it from the cache) and boots the VM in its setup
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(4800)]
 
 NVME_MARKER = b"ARDOISE-E2E-NVME-MARKER"
 SATA_MARKER = b"ARDOISE-E2E-SATA-MARKER"

@@ -43,12 +43,20 @@ def ardoise(*argv: str, input: str | None = None) -> runner.Result:
                       timeout=300, check=False, input=input)
 
 
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keys, journal and spool of the runs under test (never the machine's own)."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("ARDOISE_DATA", str(data))
+    return data
+
+
 def all_zero(path: Path) -> bool:
     zero = bytes(8 * MiB)
     return all(chunk == zero[:len(chunk)] for chunk in read_chunks(path))
 
 
-def test_zero_wipe_erases_every_byte_and_every_marker(loops: Loops) -> None:
+def test_zero_wipe_erases_every_byte_and_every_marker(loops: Loops, data_dir: Path) -> None:
     dev, backing = loops.make(SIZE)
     assert count_markers(backing) == SIZE // (64 * 1024)
     res = ardoise("wipe", dev, "--yes", "--json", "--verify", "full")
@@ -57,7 +65,14 @@ def test_zero_wipe_erases_every_byte_and_every_marker(loops: Loops) -> None:
     assert result["status"] == "erased" and result["method"] == "overwrite"
     assert result["bytes_written"] == SIZE
     assert result["verify"]["result"] == "pass" and result["verify"]["bytes_checked"] == SIZE
-    assert result["certificate"] is None
+    certificate = Path(result["certificate"])
+    assert certificate.parent == data_dir / "spool" / "pending"
+    document = json.loads(certificate.read_text())
+    assert document["sanitization"]["status"] == "erased"
+    assert document["verification"]["result"] == "pass"
+    assert document["media"]["size_bytes"] == SIZE
+    check = ardoise("cert", "verify", str(certificate), "--data", str(data_dir))
+    assert check.returncode == 0, check.stderr
     assert count_markers(backing) == 0
     assert all_zero(backing)
 
@@ -179,3 +194,43 @@ def test_write_errors_name_the_failing_range(loops: Loops, tmp_path: Path) -> No
     assert result["bytes_written"] == size - 2 * MiB
     data = backing.read_bytes()
     assert data[:4 * MiB] == bytes(4 * MiB) and data[6 * MiB:] == bytes(size - 6 * MiB)
+
+
+def test_a_wipe_killed_mid_erase_is_certified_incomplete_at_the_next_start(
+        loops: Loops, data_dir: Path) -> None:
+    """Power cut during `ardoise wipe`: the next run issues a signed INCOMPLETE certificate
+    for the interrupted disk (never "erased"), then erases it for real."""
+    import signal
+    import subprocess
+    import time
+
+    dev, backing = loops.make(512 * MiB)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "wipe", dev, "--yes", "--json",
+         "--pattern", "random", "--verify", "full", "--block-size", "1M",
+         "--queue-depth", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    journal = data_dir / "journal"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = [json.loads(p.read_text())["state"] for p in journal.glob("*.json")]
+        if "erasing" in states or "verifying" in states:
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("the wipe never journaled its erasing step")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not list((data_dir / "spool" / "pending").glob("*.json"))
+
+    res = ardoise("wipe", dev, "--yes", "--json")
+    assert res.returncode == 0, res.stderr
+    assert "INCOMPLETE" in res.stderr
+    docs = [json.loads(p.read_text()) for p in (data_dir / "spool" / "pending").glob("*.json")]
+    statuses = sorted(d["sanitization"]["status"] for d in docs)
+    assert statuses == ["erased", "incomplete"]
+    for path in (data_dir / "spool" / "pending").glob("*.json"):
+        check = ardoise("cert", "verify", str(path), "--data", str(data_dir))
+        assert check.returncode == 0, check.stderr
+    assert all_zero(backing)

@@ -7,7 +7,7 @@ import ast
 import re
 import string
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -206,7 +206,7 @@ def test_dates_follow_the_locale() -> None:
 
 
 def test_swiss_and_quebec_numbers() -> None:
-    when = datetime(2026, 11, 25, 14, 5, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 25, 14, 5, tzinfo=UTC)
     try:
         i18n.set_language("fr_CA")
         assert i18n.format_number(1234567.5) == "1\u00a0234\u00a0567,5"

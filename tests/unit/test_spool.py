@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,11 +55,15 @@ def test_ids_cannot_escape_the_spool(tmp_path: Path, signed: dict, bad: str) -> 
 def test_restart_drops_temporary_files_and_settles_copies(tmp_path: Path, signed: dict) -> None:
     spool = Spool(tmp_path)
     spool.put(signed)
-    (spool.tmp_dir / f".{signed['id']}.json.123.tmp").write_bytes(b'{"torn": ')
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)  # a writer that is gone: its pid names the torn file
+    (spool.tmp_dir / f".{signed['id']}.json.{proc.pid}.tmp").write_bytes(b'{"torn": ')
+    # a file another thread of this process is writing right now stays
+    (spool.tmp_dir / f".other.json.{os.getpid()}.tmp").write_bytes(b'{"half": ')
     # a certificate present in both places (sent/ wins)
     os.link(spool.pending_dir / f"{signed['id']}.json", spool.sent_dir / f"{signed['id']}.json")
     spool = Spool(tmp_path)
-    assert list(spool.tmp_dir.iterdir()) == []
+    assert [p.name for p in spool.tmp_dir.iterdir()] == [f".other.json.{os.getpid()}.tmp"]
     assert spool.pending() == [] and spool.sent() == [signed["id"]]
 
 
