@@ -60,6 +60,8 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
         return _problem(422, "invalid", f"{where}: {first.get('msg', 'invalid')}"[:300])
 
     @app.get("/healthz", include_in_schema=True, summary="Liveness and log size")
+    @app.get("/api/v1/healthz", include_in_schema=True, summary="Liveness and log size",
+             operation_id="healthz_api")
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "tree_size": ledger.tree.size}
 

@@ -41,6 +41,7 @@ def test_reads_need_a_token(client: Any, submit: Any, ledger: Ledger) -> None:
     enroll_token = ledger.create_token("enroll")
     assert client.get(url, headers={"Authorization": f"Bearer {enroll_token}"}).status_code == 401
     assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/api/v1/healthz").json()["status"] == "ok"
 
 
 def test_search_filters_and_pages(client: Any, submit: Any, auth: dict[str, str]) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,7 +154,8 @@ def ledger_client(tmp_path: Path) -> Iterator[tuple[Any, str, list[dict[str, Any
     key = Ed25519PrivateKey.generate()
     ledger.enroll("rack-07", public_pem(key.public_key()))
     token = ledger.create_token("admin", "tests")
-    docs = [certificate(key, n, batch="LOT-42", donor="Fondation Lévis") for n in range(3)]
+    docs = [certificate(key, n, batch="LOT-42", donor="Fondation Lévis",
+                        status="failed" if n == 4 else "erased") for n in range(8)]
     app = create_app(ledger, lost_after=60)
     with TestClient(asgi(app)) as client:  # type: ignore[arg-type]
         for doc in docs:
@@ -201,6 +205,36 @@ def test_ledger_api_and_csv_do_not_change_with_the_language(ledger_client: Any) 
             for lang in ("en-CA", "fr-CA")]
     assert csvs[0].status_code == 200 and csvs[0].content == csvs[1].content
     rows = list(csv.DictReader(io.StringIO(csvs[0].text)))
-    assert len(rows) == 3
+    assert len(rows) == 8
     root = client.get("/api/v1/log/root", headers={"Accept-Language": "fr"})
-    assert json.loads(root.content)["tree_size"] == 3
+    assert json.loads(root.content)["tree_size"] == 8
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed")
+def test_french_batch_report_pdf(ledger_client: Any, tmp_path: Path) -> None:
+    """The batch report a donor reads, in French (Accept-Language), with its words checked in
+    the PDF text. ARDOISE_DOCS=DIR also draws page 1 to DIR/batch-report-fr.png."""
+    client, token, _docs = ledger_client
+    client.cookies.set("ardoise_token", token)
+    r = client.get("/batches/LOT-42/report.pdf", headers={"Accept-Language": "fr-CA"})
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(r.content)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, timeout=60, check=True).stdout
+    assert "Rapport d’effacement — lot LOT-42" in text
+    assert "Chaque disque inscrit au registre pour ce lot." in text
+    for header in ("Modèle du disque", "N° de série du disque", "Méthode", "Résultat",
+                   "Vérification"):
+        assert header in text, header
+    assert "effacé" in text and "échec" in text
+    assert "Erasure report" not in text and "Disk serial" not in text
+    english = client.get("/batches/LOT-42/report.pdf", headers={"Accept-Language": "en-CA"})
+    (tmp_path / "en.pdf").write_bytes(english.content)
+    text_en = subprocess.run(["pdftotext", "-layout", str(tmp_path / "en.pdf"), "-"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "Erasure report — batch LOT-42" in text_en
+    if os.environ.get("ARDOISE_DOCS") and shutil.which("pdftoppm"):
+        out = Path(os.environ["ARDOISE_DOCS"]) / "batch-report-fr"
+        subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile",
+                        str(pdf), str(out)], check=True, timeout=60)
