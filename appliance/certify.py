@@ -427,19 +427,6 @@ def outcome_from_journal(job: JobRecord) -> dict[str, Any]:
     }
 
 
-def recover(journal: Journal, data_dir: Path | str, *, host: Host | None = None,
-            context: CertContext | None = None) -> tuple[dict[str, str], list[Path]]:
-    """At start-up: remember the ATA passwords that interrupted jobs journaled (disk stable
-    id -> password, so a drive left locked is unlocked and erased again), then issue the
-    INCOMPLETE certificates of those jobs. Returns (passwords, certificate paths)."""
-    passwords: dict[str, str] = {}
-    for job in journal.unfinished():
-        secret = job.secrets.get("ata-password")
-        if isinstance(secret, dict) and secret.get("password"):
-            passwords[job.disk_id] = str(secret["password"])
-    return passwords, incomplete_certificates(journal, data_dir, host=host, context=context)
-
-
 def incomplete_certificates(journal: Journal, data_dir: Path | str, *,
                             host: Host | None = None, context: CertContext | None = None,
                             spool: Spool | None = None) -> list[Path]:

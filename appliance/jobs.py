@@ -308,6 +308,10 @@ class Job:
                            journal=lambda event, details: self.run.journal.record(
                                self.job_id, event, details or None),
                            options={"remove_hpa": cfg.remove_hpa})
+        password = self.run.journal.journaled_password(self.disk.id) \
+            if hasattr(self.run.journal, "journaled_password") else None
+        if password:  # a drive an interruption left locked: unlock it and erase again
+            ctx.options["journaled_password"] = password
         self.enter("erasing", method=self.target.method, level=self.target.level,
                    pattern=cfg.pattern, verify=cfg.verify)
         if cfg.remove_hpa and self.disk.hpa and self.disk.hpa.enabled:

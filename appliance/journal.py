@@ -198,7 +198,8 @@ class Journal:
             job.updated_at = now
             job.history.append({"state": CLOSED, "at": now, "reason": reason,
                                 "certificate_id": certificate_id})
-            job.secrets.clear()
+            # the ATA password stays: a drive an interruption left locked is unlocked with it
+            job.secrets = {k: v for k, v in job.secrets.items() if k == "ata-password"}
             self._write(job)
         self._mirror(job, {"reason": reason, "certificate_id": certificate_id})
         return job
@@ -211,6 +212,14 @@ class Journal:
             except (ValueError, TypeError):
                 continue  # not ours; atomic writes never leave a torn job file
         return sorted(out, key=lambda j: (j.created_at, j.job_id))
+
+    def journaled_password(self, disk_id: str) -> str | None:
+        """The newest temporary ATA password journaled for this disk (stable id), if any."""
+        for job in reversed(self.jobs()):
+            secret = job.secrets.get("ata-password")
+            if job.disk_id == disk_id and isinstance(secret, dict) and secret.get("password"):
+                return str(secret["password"])
+        return None
 
     def unfinished(self) -> list[JobRecord]:
         """Jobs an interruption left in a non-terminal state (to report INCOMPLETE)."""

@@ -231,7 +231,7 @@ main() {
 	fi
 	local akey
 	akey="$(app_key "$bkey")"
-	if [ "$PRINT_KEY" = 1 ]; then echo "$akey"; return; fi
+	if [ "$PRINT_KEY" = 1 ]; then echo "base $bkey"; echo "app $akey"; return; fi
 	local out="$BUILD/image"
 	mkdir -p "$out"
 	local base_iso="$out/base-$bkey.iso" final="$out/ardoise-$akey.iso"

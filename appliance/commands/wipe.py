@@ -75,6 +75,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--yes", action="store_true", help=_("do not ask for confirmation"))
     p.add_argument("--allow-external", action="store_true",
                    help=_("allow USB and removable disks"))
+    p.add_argument("--remove-hpa", action="store_true",
+                   help=_("remove a host protected area first, to erase the hidden sectors"))
     p.set_defaults(func=run)
 
 
@@ -117,6 +119,38 @@ def find_disks(paths: list[str], allow_external: bool) -> list[Disk]:
     return disks
 
 
+def probe(disks: list[Disk]) -> None:
+    """Fill each eligible drive's capabilities (firmware methods, HPA) before planning (read
+    only). A probe that fails leaves overwrite as the only method, and says so."""
+    from erasure.probe import probe_device
+
+    for disk in disks:
+        if not disk.eligible:
+            continue
+        try:
+            probe_device(disk)
+        except Exception as exc:
+            warn(_("ardoise: {path}: probe failed ({error}): firmware methods unknown")
+                 .format(path=disk.path, error=exc))
+            continue
+        if disk.hpa is not None and disk.hpa.enabled:
+            warn(_("ardoise: {path}: a host protected area hides {n} sectors "
+                   "(--remove-hpa erases them)").format(
+                path=disk.path, n=disk.hpa.native_max_sectors - disk.hpa.current_max_sectors))
+
+
+def restore_native_max(disks: list[Disk]) -> None:
+    """--remove-hpa, after the confirmation: give the hidden sectors back so the whole
+    native capacity is erased."""
+    from erasure.probe import remove_hpa
+
+    for disk in disks:
+        if disk.hpa is not None and disk.hpa.enabled:
+            problem = remove_hpa(disk)
+            if problem:
+                warn(_("ardoise: {path}: {reason}").format(path=disk.path, reason=tr(problem)))
+
+
 class Recorder:
     """Journal and certificates for one `ardoise wipe` run: every step is journaled before
     it starts (an interruption is reported INCOMPLETE at the next start), and every disk,
@@ -129,8 +163,7 @@ class Recorder:
         self.data_dir = data_dir
         self.cert = cert
         self.journal = Journal(data_dir)
-        self.passwords, recovered = cert.recover(self.journal, data_dir)
-        for path in recovered:
+        for path in cert.incomplete_certificates(self.journal, data_dir):
             warn(_("ardoise: an interrupted job was recorded as INCOMPLETE: {path}")
                  .format(path=path))
         self._host: Any = None
@@ -150,7 +183,7 @@ class Recorder:
         self.journal.transition(job_id, "erasing", level=args.level, method=args.method,
                                 pattern=ctx.pattern, verify=args.verify)
         ctx.journal = lambda event, details: self.journal.record(job_id, event, details or None)
-        password = self.passwords.get(disk.id)
+        password = self.journal.journaled_password(disk.id)
         if password:
             ctx.options["journaled_password"] = password
 
@@ -192,6 +225,7 @@ def result_json(outcome: Outcome, certificate: str | None) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     check_options(args)
     disks = find_disks(args.devices, args.allow_external)
+    probe(disks)
     pattern = args.pattern or "zero"
     refused = [d for d in disks if not d.eligible]
     if refused:
@@ -200,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(args, disks)
     if not args.yes:
         _confirm(disks)
+    if args.remove_hpa:
+        restore_native_max(disks)
     options: dict[str, Any] = {}
     if args.block_size:
         options["block_size"] = args.block_size

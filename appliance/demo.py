@@ -1,0 +1,450 @@
+"""`make demo`: the whole appliance on one machine, with nobody at the keyboard.
+
+1. the live ISO (image-build/build.sh, reused from its cache when the inputs are unchanged);
+2. a ledger on 127.0.0.1 (free port, its own SQLite file), a reader token, and the
+   appliance's key, made on the host and enrolled before the first boot;
+3. a small signed OS image (GPT + ext4, a few MiB) made with sgdisk / mkfs.ext4 -d and
+   `ardoise image build`;
+4. a stick image (ISO + ARDOISE exFAT data partition) holding a demo ardoise.yaml (erase
+   clear + sample verification, the OS image, unattended with a short countdown, power off
+   at the end), the appliance key and the image;
+5. QEMU (TCG) boots the stick with an NVMe and a SATA disk full of fake donor data. The
+   guest reaches the ledger only through user networking with `restrict=on` and one
+   guestfwd (10.0.2.100:80 -> 127.0.0.1:PORT);
+6. when the machine has powered itself off: the certificates the ledger holds for the batch,
+   each checked with `ardoise cert verify` (signature) and with its inclusion proof against
+   the ledger's signed tree head; the donor markers searched on both disk images; the total
+   time.
+
+Exit 0 only when every check passes. QEMU and the ledger are stopped on exit or Ctrl-C.
+Files stay in build/demo/ (serial log, ledger log, certificates) for a look afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from appliance.certificate import canonical, load_public_pem
+from erasure import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+MiB = 1 << 20
+GUEST_LEDGER = "10.0.2.100"
+BATCH = "demo-batch"
+NVME_MARKER = b"OPEQ-DONOR-NVME-PAYROLL"
+SATA_MARKER = b"OPEQ-DONOR-SATA-LETTERS"
+DISK_SIZE = 64 * MiB
+RUN_TIMEOUT = 3600.0
+
+
+def say(text: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+# ---- the relay QEMU's guestfwd runs for each guest connection --------------------------------
+def relay(host: str, port: int) -> int:
+    """Copy stdin -> host:port and host:port -> stdout until both sides close."""
+    sock = socket.create_connection((host, port))
+    fds = [0, sock.fileno()]
+    while fds:
+        for fd in select.select(fds, [], [])[0]:
+            data = os.read(fd, 65536) if fd == 0 else sock.recv(65536)
+            if not data:
+                if fd == 0:
+                    sock.shutdown(socket.SHUT_WR)
+                    fds.remove(0)
+                else:
+                    return 0
+            elif fd == 0:
+                sock.sendall(data)
+            else:
+                while data:
+                    data = data[os.write(1, data):]
+    return 0
+
+
+# ---- ledger ------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Ledger:
+    """`ardoise-ledger serve` on 127.0.0.1 only, with its own SQLite file."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.db = str(workdir / "ledger.db")
+        self.log_path = workdir / "ledger.log"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.token = ""
+
+    def cli(self, *args: str) -> str:
+        result = runner.run([sys.executable, "-m", "ledger.cli", *args, "--db", self.db],
+                            timeout=120)
+        return result.stdout.strip()
+
+    def start(self) -> Ledger:
+        self.cli("token", "create", "--name", "bootstrap")  # creates the database
+        log = self.log_path.open("ab")
+        # a long-lived server: started directly, stopped in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ledger.cli", "serve", "--db", self.db, "--host", "127.0.0.1",
+             "--port", str(self.port)], stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the ledger did not start:\n"
+                                       + self.log_path.read_text(errors="replace")[-2000:]) from None
+                time.sleep(0.3)
+        self.token = self.cli("token", "create", "--name", "demo-reader").split()[-1]
+        return self
+
+    def get(self, path: str) -> Any:
+        req = urllib.request.Request(self.url + path,
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+# ---- inclusion proofs (RFC 9162 2.1.3.2) --------------------------------------------------------
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def root_from_proof(leaf_index: int, tree_size: int, leaf: bytes, path: list[bytes]) -> bytes:
+    if leaf_index >= tree_size:
+        raise ValueError("leaf index beyond the tree")
+    fn, sn, r = leaf_index, tree_size - 1, leaf
+    for p in path:
+        if sn == 0:
+            raise ValueError("proof too long")
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            if not fn & 1:
+                while True:
+                    fn >>= 1
+                    sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ValueError("proof too short")
+    return r
+
+
+# ---- the OS image and the stick ---------------------------------------------------------------
+def make_os_image(work: Path, publisher_key: Path) -> Path:
+    """A 24 MiB GPT disk with one ext4 partition, as `ardoise image build` output in work/images."""
+    tree = work / "os-tree"
+    (tree / "etc").mkdir(parents=True, exist_ok=True)
+    (tree / "etc" / "os-release").write_text('PRETTY_NAME="Ardoise demo OS"\nID=ardoise-demo\n')
+    (tree / "README.txt").write_text("A clean system, written by Ardoise after the erasure.\n")
+    raw = work / "demo-os.img"
+    part = work / "demo-os.part"
+    raw.unlink(missing_ok=True)
+    part.unlink(missing_ok=True)
+    with raw.open("wb") as fh:
+        fh.truncate(24 * MiB)
+    runner.run(["sgdisk", "-o", "-n", "1:2048:-2048", "-t", "1:8300", "-c", "1:demo-root",
+                str(raw)], timeout=60)
+    with part.open("wb") as fh:
+        fh.truncate(24 * MiB - 2 * MiB)
+    runner.run(["mkfs.ext4", "-q", "-F", "-L", "demo-root", "-d", str(tree), str(part)],
+               timeout=120)
+    runner.run(["dd", f"if={part}", f"of={raw}", "bs=1M", "seek=1", "conv=notrunc,sparse",
+                "status=none"], timeout=120)
+    part.unlink()
+    out = work / "images"
+    shutil.rmtree(out, ignore_errors=True)
+    result = runner.run([sys.executable, "-m", "appliance.cli", "image", "build", str(raw),
+                         "--out", str(out), "--name", "demo-os", "--version", "1",
+                         "--sign-key", str(publisher_key), "--json"], timeout=600)
+    return Path(json.loads(result.stdout)["manifest"])
+
+
+def demo_config() -> str:
+    return f"""\
+# Ardoise demo: erase every internal disk, write the demo OS, send the certificates.
+organisation: OPEQ
+location: Demo bench
+operator: demo
+batch: {BATCH}
+donor: Example Donor Inc.
+erase:
+  level: clear
+  verify: sample
+image:
+  manifest: images/demo-os.manifest.json
+  trust: [keys/publisher.pub.pem]
+  required: true
+unattended:
+  enabled: true
+  countdown_seconds: 15
+  after: poweroff
+ledger:
+  url: http://{GUEST_LEDGER}
+  heartbeat_seconds: 10
+"""
+
+
+def data_partition(stick: Path) -> tuple[int, int]:
+    """(offset, size) in bytes of the stick image's ARDOISE partition (the last one)."""
+    table = json.loads(runner.run(["sfdisk", "--json", str(stick)], timeout=30).stdout)
+    parts = table["partitiontable"]["partitions"]
+    last = max(parts, key=lambda p: p["start"])
+    sector = int(table["partitiontable"].get("sectorsize", 512))
+    return last["start"] * sector, last["size"] * sector
+
+
+@contextmanager
+def mounted_data(stick: Path) -> Iterator[Path]:
+    """The stick image's exFAT data partition, mounted (loop device of our own + exfat-fuse)."""
+    offset, size = data_partition(stick)
+    loop = runner.run(["losetup", "-f", "--show", "-o", str(offset), "--sizelimit", str(size),
+                       str(stick)], timeout=30).stdout.strip()
+    mnt = Path(tempfile.mkdtemp(prefix="ardoise-demo-data-"))
+    try:
+        runner.run(["mount.exfat-fuse", "-o", "rw", loop, str(mnt)], timeout=30)
+        try:
+            yield mnt
+        finally:
+            runner.run(["sync"], timeout=60, check=False)
+            runner.run(["fusermount", "-u", str(mnt)], timeout=60, check=False)
+    finally:
+        runner.run(["losetup", "-d", loop], timeout=30, check=False)
+        mnt.rmdir()
+
+
+def make_stick(iso: Path, work: Path, keys: Path, publisher_pub: Path, images: Path) -> Path:
+    from tests.e2e.vm import ensure_stick
+
+    config = work / "ardoise.yaml"
+    config.write_text(demo_config())
+    stick = ensure_stick(iso, work / "stick.img", data_size="96M", add=[config])
+    with mounted_data(stick) as data:
+        shutil.copyfile(keys / "appliance.key", data / "keys" / "appliance.key")
+        shutil.copyfile(keys / "appliance.pub.pem", data / "keys" / "appliance.pub.pem")
+        shutil.copyfile(publisher_pub, data / "keys" / "publisher.pub.pem")
+        for f in images.iterdir():
+            shutil.copyfile(f, data / "images" / f.name)
+    return stick
+
+
+# ---- the VM ------------------------------------------------------------------------------------
+def ledger_netdev(port: int) -> str:
+    """User networking that reaches nothing but the ledger on the host's 127.0.0.1."""
+    fwd = (f"guestfwd=tcp:{GUEST_LEDGER}:80-cmd:{sys.executable} -m appliance.demo --relay "
+           f"127.0.0.1 {port}")
+    return f"user,id=net0,restrict=on,{fwd}"
+
+
+def drain(vm: Any, seconds: float) -> None:
+    """Read the serial console for a while: an unread socket stalls the guest's UART."""
+    import pexpect
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            vm.serial.read_nonblocking(65536, timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+        except pexpect.TIMEOUT:
+            pass
+        except (pexpect.EOF, OSError, ValueError):
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+# ---- checks ------------------------------------------------------------------------------------
+def check_certificates(ledger: Ledger, work: Path, pubkey: Path, expect: int) -> list[str]:
+    failures: list[str] = []
+    page = ledger.get(f"/api/v1/certificates?batch={BATCH}&per_page=100")
+    rows = page["results"]
+    say(f"the ledger holds {page['total']} certificate(s) for batch {BATCH}")
+    if page["total"] != expect:
+        failures.append(f"{page['total']} certificates at the ledger, expected {expect}")
+    head = ledger.get("/api/v1/log/root")
+    root = bytes.fromhex(head["root_hash"])
+    public = load_public_pem(pubkey.read_bytes())
+    certs = work / "certificates"
+    certs.mkdir(exist_ok=True)
+    for row in rows:
+        record = ledger.get(f"/api/v1/certificates/{row['id']}")
+        cert = record["certificate"]
+        path = certs / f"{row['id']}.json"
+        path.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n")
+        verify = runner.run([sys.executable, "-m", "appliance.cli", "cert", "verify", str(path),
+                             "--pubkey", str(pubkey)], timeout=120, check=False)
+        signature_ok = verify.returncode == 0
+        proof = ledger.get(f"/api/v1/certificates/{row['id']}/proof?tree_size={head['tree_size']}")
+        leaf = hashlib.sha256(b"\x00" + canonical(cert)).digest()
+        try:
+            computed = root_from_proof(proof["leaf_index"], proof["tree_size"], leaf,
+                                       [bytes.fromhex(h) for h in proof["audit_path"]])
+            proof_ok = computed == root and proof["leaf_hash"] == leaf.hex()
+        except ValueError:
+            proof_ok = False
+        media = cert.get("media", {})
+        san = cert.get("sanitization", {})
+        img = cert.get("image") or {}
+        say(f"  {row['id']}  {media.get('model', '?')} {media.get('serial', '?')}  "
+            f"{san.get('status', '?')} ({san.get('method', '?')}, {san.get('level', '?')})  "
+            f"image {img.get('status', img.get('name', '-')) if img else '-'}  "
+            f"signature {'OK' if signature_ok else 'BAD'}  "
+            f"inclusion proof {'OK' if proof_ok else 'BAD'} (leaf {proof['leaf_index']} "
+            f"of {proof['tree_size']})")
+        if not signature_ok:
+            failures.append(f"{row['id']}: signature: {verify.stdout.strip()} {verify.stderr.strip()}")
+        if not proof_ok:
+            failures.append(f"{row['id']}: inclusion proof does not lead to the signed root")
+        if san.get("status") != "erased":
+            failures.append(f"{row['id']}: status {san.get('status')!r}, expected 'erased'")
+        if public is None:
+            failures.append("no appliance public key")
+    return failures
+
+
+def run_demo(workdir: Path, firmware: str) -> int:
+    from tests.e2e.vm import VM, Disk, count_marker, ensure_image
+
+    started = time.monotonic()
+    if os.geteuid() != 0:
+        say("run me as root (loop devices, FUSE mounts, live-build)")
+        return 2
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    say("live ISO: image-build/build.sh (reused from build/image/ when its inputs are unchanged)")
+    iso = ensure_image()
+    say(f"ISO ready: {iso} ({iso.stat().st_size // MiB} MiB) after {time.monotonic() - started:.0f} s")
+
+    ledger = Ledger(workdir).start()
+    vm: Any = None
+    try:
+        say(f"ledger on {ledger.url} (database {ledger.db})")
+        keys = workdir / "keys"
+        publisher = workdir / "publisher"
+        for out in (keys, publisher):
+            runner.run([sys.executable, "-m", "appliance.cli", "keygen", "--out", str(out),
+                        "--json"], timeout=120)
+        enrolled = ledger.cli("enroll", "--name", "demo", "--pubkey",
+                              str(keys / "appliance.pub.pem"), "--json")
+        say(f"appliance key enrolled: {json.loads(enrolled).get('key_id', enrolled)}")
+        manifest = make_os_image(workdir, publisher / "appliance.key")
+        say(f"signed OS image: {manifest.name}")
+        stick = make_stick(iso, workdir, keys, publisher / "appliance.pub.pem", manifest.parent)
+        say(f"stick image: {stick} (demo ardoise.yaml, key, image on its ARDOISE partition)")
+
+        nvme = Disk.create(workdir / "donor-nvme.img", "nvme", DISK_SIZE, NVME_MARKER,
+                           serial="DEMONVME0001")
+        sata = Disk.create(workdir / "donor-sata.img", "sata", DISK_SIZE, SATA_MARKER,
+                           serial="DEMOSATA0001")
+        say(f"donor disks: NVMe {count_marker(nvme.path, NVME_MARKER)} markers, "
+            f"SATA {count_marker(sata.path, SATA_MARKER)} markers")
+
+        vm = VM(stick, boot_as="usb", disks=[nvme, sata], firmware=firmware, mem="1536M",
+                workdir=workdir / "vm", name="ardoise-demo",
+                extra_args=["-smbios", "type=1,manufacturer=OPEQ Demo,product=Donated PC,"
+                                       "serial=DEMO-PC-0001"])
+        argv = vm.command_line()
+        argv[argv.index("user,id=net0,restrict=on")] = ledger_netdev(ledger.port)
+        vm.command_line = lambda: argv  # type: ignore[method-assign]
+        say("booting the stick in QEMU (TCG: a few minutes); serial log: "
+            f"{workdir / 'vm' / 'serial.log'}")
+        vm.start()
+        booted = False
+        assert vm.proc is not None
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while vm.alive():
+            if time.monotonic() > deadline:
+                say("the run did not finish in time; serial tail:\n" + vm.serial_tail())
+                return 1
+            drain(vm, 10)
+            if not booted and "ardoise-session: ready" in _serial(vm):
+                booted = True
+                say(f"the appliance is up after {vm.elapsed():.0f} s: countdown, then the run")
+        say(f"the machine powered itself off after {vm.elapsed():.0f} s")
+        vm.kill()
+
+        failures = check_certificates(ledger, workdir, keys / "appliance.pub.pem", expect=2)
+        for disk, marker in ((nvme, NVME_MARKER), (sata, SATA_MARKER)):
+            left = count_marker(disk.path, marker)
+            say(f"donor markers left on {disk.path.name}: {left}")
+            if left:
+                failures.append(f"{disk.path.name}: {left} donor markers remain")
+        total = time.monotonic() - started
+        if failures:
+            say("FAILED:\n  " + "\n  ".join(failures))
+            say(f"total time {total:.0f} s")
+            return 1
+        say(f"every certificate verified, no donor data left. Total time {total:.0f} s "
+            f"({total / 60:.1f} min). Files: {workdir}")
+        return 0
+    finally:
+        if vm is not None:
+            vm.kill()
+        ledger.stop()
+
+
+def _serial(vm: Any) -> str:
+    try:
+        return (vm.workdir / "serial.log").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m appliance.demo", description=__doc__.split("\n")[0])
+    p.add_argument("--workdir", type=Path, default=ROOT / "build" / "demo")
+    p.add_argument("--firmware", default="secure-boot", choices=["secure-boot", "uefi", "bios"])
+    p.add_argument("--relay", nargs=2, metavar=("HOST", "PORT"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.relay:
+        return relay(args.relay[0], int(args.relay[1]))
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        return run_demo(args.workdir.resolve(), args.firmware)
+    except KeyboardInterrupt:
+        say("interrupted: QEMU and the ledger stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
