@@ -212,6 +212,13 @@ PY
 main() {
 	[ "$(id -u)" -eq 0 ] || { echo "build.sh: run as root (live-build needs it)" >&2; exit 1; }
 	export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}"
+	# One build at a time (parallel test sessions share build/): a second caller waits,
+	# then finds the first one's result in the cache.
+	if [ "$PRINT_KEY" != 1 ]; then
+		mkdir -p "$BUILD"
+		exec 9>"$BUILD/.build.lock"
+		if ! flock -n 9; then log "another build is running: waiting for it"; flock 9; fi
+	fi
 	local bkey
 	bkey="$(base_key)"
 	if [ "$MODE" = plain ]; then

@@ -117,3 +117,22 @@ def test_interrupted_before_spooling_is_incomplete(tmp_path: Path) -> None:
     paths = certify.incomplete_certificates(journal, tmp_path, host=certsample.host())
     assert len(paths) == 1
     assert certificate.load(paths[0])["sanitization"]["status"] == "incomplete"
+
+
+def test_journaled_ata_password_outlives_the_interrupted_job(tmp_path: Path) -> None:
+    """A drive an interruption left locked is unlocked at the next start with the password
+    journaled before SECURITY SET PASSWORD, even after its INCOMPLETE certificate closed the
+    job; other secrets are dropped on close."""
+    disk = certsample.sata_disk()
+    journal = Journal(tmp_path)
+    job = journal.start(disk, "run1")
+    journal.transition(job, "erasing", method="ata-secure-erase-enhanced")
+    journal.record(job, "ata-password", {"path": "/dev/sda", "password": "ardoise-0123abcd"})
+    journal.record(job, "other", "dropped")
+    assert journal.journaled_password(journal.get(job).disk_id) == "ardoise-0123abcd"
+    certify.incomplete_certificates(Journal(tmp_path), tmp_path, host=certsample.host())
+    reopened = Journal(tmp_path)
+    assert reopened.unfinished() == []
+    assert reopened.journaled_password(reopened.get(job).disk_id) == "ardoise-0123abcd"
+    assert "dropped" not in (tmp_path / "journal" / f"{job}.json").read_text()
+    assert reopened.journaled_password("another-disk") is None
