@@ -37,10 +37,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.certificate import canonical, load_public_pem
+from appliance.certificate import canonical
 from erasure import runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,13 +199,14 @@ def make_os_image(work: Path, publisher_key: Path) -> Path:
     return Path(json.loads(result.stdout)["manifest"])
 
 
-def demo_config() -> str:
+def demo_config(batch: str = BATCH, countdown: int = 15, after: str = "poweroff",
+                unattended: bool = True) -> str:
     return f"""\
 # Ardoise demo: erase every internal disk, write the demo OS, send the certificates.
 organisation: OPEQ
 location: Demo bench
 operator: demo
-batch: {BATCH}
+batch: {batch}
 donor: Example Donor Inc.
 erase:
   level: clear
@@ -214,9 +216,9 @@ image:
   trust: [keys/publisher.pub.pem]
   required: true
 unattended:
-  enabled: true
-  countdown_seconds: 15
-  after: poweroff
+  enabled: {"true" if unattended else "false"}
+  countdown_seconds: {countdown}
+  after: {after}
 ledger:
   url: http://{GUEST_LEDGER}
   heartbeat_seconds: 10
@@ -251,12 +253,15 @@ def mounted_data(stick: Path) -> Iterator[Path]:
         mnt.rmdir()
 
 
-def make_stick(iso: Path, work: Path, keys: Path, publisher_pub: Path, images: Path) -> Path:
+def make_stick(iso: Path, work: Path, keys: Path, publisher_pub: Path, images: Path,
+               config: str | None = None) -> Path:
+    """A stick image with `config` as ardoise.yaml, the appliance key pair, the publisher's
+    public key and the signed OS image on its data partition."""
     from tests.e2e.vm import ensure_stick
 
-    config = work / "ardoise.yaml"
-    config.write_text(demo_config())
-    stick = ensure_stick(iso, work / "stick.img", data_size="96M", add=[config])
+    config_file = work / "ardoise.yaml"
+    config_file.write_text(config if config is not None else demo_config())
+    stick = ensure_stick(iso, work / "stick.img", data_size="96M", add=[config_file])
     with mounted_data(stick) as data:
         shutil.copyfile(keys / "appliance.key", data / "keys" / "appliance.key")
         shutil.copyfile(keys / "appliance.pub.pem", data / "keys" / "appliance.pub.pem")
@@ -264,6 +269,32 @@ def make_stick(iso: Path, work: Path, keys: Path, publisher_pub: Path, images: P
         for f in images.iterdir():
             shutil.copyfile(f, data / "images" / f.name)
     return stick
+
+
+@dataclass
+class Kit:
+    """What a boot needs besides the ISO: keys (enrolled), the signed OS image."""
+
+    keys: Path
+    publisher: Path
+    manifest: Path
+
+    @property
+    def pubkey(self) -> Path:
+        return self.keys / "appliance.pub.pem"
+
+
+def make_kit(work: Path, ledger: Ledger | None) -> Kit:
+    keys = work / "keys"
+    publisher = work / "publisher"
+    for out in (keys, publisher):
+        runner.run([sys.executable, "-m", "appliance.cli", "keygen", "--out", str(out),
+                    "--json"], timeout=120)
+    if ledger is not None:
+        ledger.cli("enroll", "--name", "demo", "--pubkey", str(keys / "appliance.pub.pem"),
+                   "--json")
+    manifest = make_os_image(work, publisher / "appliance.key")
+    return Kit(keys, publisher, manifest)
 
 
 # ---- the VM ------------------------------------------------------------------------------------
@@ -274,41 +305,124 @@ def ledger_netdev(port: int) -> str:
     return f"user,id=net0,restrict=on,{fwd}"
 
 
-def drain(vm: Any, seconds: float) -> None:
-    """Read the serial console for a while: an unread socket stalls the guest's UART."""
-    import pexpect
+def ledger_vm_class() -> Any:
+    from tests.e2e.vm import VM
 
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            vm.serial.read_nonblocking(65536, timeout=min(1.0, max(0.05, deadline - time.monotonic())))
-        except pexpect.TIMEOUT:
-            pass
-        except (pexpect.EOF, OSError, ValueError):
-            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    class LedgerVM(VM):
+        """The harness's VM, its network limited to the ledger (see ledger_netdev)."""
+
+        def __init__(self, port: int | None, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.port = port
+
+        def command_line(self) -> list[str]:
+            args: list[str] = super().command_line()
+            i = args.index("user,id=net0,restrict=on")
+            if self.port is None:  # offline: no network card at all
+                del args[i - 1:i + 3]
+            else:
+                args[i] = ledger_netdev(self.port)
+            return args
+
+    return LedgerVM
+
+
+class SerialDrain:
+    """Reads the VM's serial console in a thread: an unread socket stalls the guest's UART
+    (and with it whatever session writes to ttyS0). QEMU logs it to serial.log anyway."""
+
+    def __init__(self, vm: Any) -> None:
+        import threading
+
+        self.fd = vm.serial.child_fd
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                ready = select.select([self.fd], [], [], 0.5)[0]
+                if ready and not os.read(self.fd, 65536):
+                    return
+            except (OSError, ValueError):
+                return
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+
+
+GUEST_JOBS = ("/opt/ardoise/bin/python -c 'import glob, json\n"
+              "for f in sorted(glob.glob(\"/run/ardoise/data/journal/*.json\")):\n"
+              "    j = json.load(open(f))\n"
+              "    print(\"JOB\", j.get(\"state\"), (j.get(\"disk\") or {}).get(\"serial\"))'")
+
+
+def guest_jobs(vm: Any) -> dict[str, str]:
+    """{disk serial: journal state} of the jobs on the stick, read in the guest."""
+    _rc, out = vm.sh(GUEST_JOBS, timeout=120)
+    return {p[2]: p[1] for p in (line.split() for line in out.splitlines())
+            if len(p) == 3 and p[0] == "JOB"}
+
+
+def guest_spool(vm: Any) -> dict[str, list[str]]:
+    """{"pending": [ids], "sent": [ids]} of the stick's spool, read in the guest."""
+    _rc, out = vm.sh("cd /run/ardoise/data/spool && for d in pending sent; do "
+                     "for f in $d/*.json; do [ -e \"$f\" ] && echo \"SPOOL $f\"; done; done",
+                     timeout=120)
+    spool: dict[str, list[str]] = {"pending": [], "sent": []}
+    for line in out.splitlines():
+        if line.startswith("SPOOL "):
+            state, name = line.split()[1].split("/")
+            spool[state].append(name.removesuffix(".json"))
+    return spool
 
 
 # ---- checks ------------------------------------------------------------------------------------
-def check_certificates(ledger: Ledger, work: Path, pubkey: Path, expect: int) -> list[str]:
-    failures: list[str] = []
-    page = ledger.get(f"/api/v1/certificates?batch={BATCH}&per_page=100")
-    rows = page["results"]
-    say(f"the ledger holds {page['total']} certificate(s) for batch {BATCH}")
-    if page["total"] != expect:
-        failures.append(f"{page['total']} certificates at the ledger, expected {expect}")
+@dataclass
+class Checked:
+    """One certificate as the ledger returned it, and what checking it found."""
+
+    cert: dict[str, Any]
+    signature_ok: bool
+    signature_output: str
+    proof_ok: bool
+    leaf_index: int
+    tree_size: int
+
+    @property
+    def status(self) -> str:
+        return str(self.cert.get("sanitization", {}).get("status", "?"))
+
+    def line(self) -> str:
+        media = self.cert.get("media", {})
+        san = self.cert.get("sanitization", {})
+        img = self.cert.get("image") or {}
+        return (f"{self.cert.get('id')}  {media.get('model', '?')} {media.get('serial', '?')}  "
+                f"{san.get('status', '?')} ({san.get('method', '?')}, {san.get('level', '?')})  "
+                f"image {img.get('status', '-') if img else '-'}  "
+                f"signature {'OK' if self.signature_ok else 'BAD'}  "
+                f"inclusion proof {'OK' if self.proof_ok else 'BAD'} "
+                f"(leaf {self.leaf_index} of {self.tree_size})")
+
+
+def ledger_certificates(ledger: Ledger, work: Path, pubkey: Path, batch: str = BATCH
+                        ) -> list[Checked]:
+    """Every certificate of `batch` at the ledger, each checked: its signature with
+    `ardoise cert verify --pubkey`, its inclusion proof against the latest signed root."""
+    page = ledger.get(f"/api/v1/certificates?batch={batch}&per_page=500")
     head = ledger.get("/api/v1/log/root")
     root = bytes.fromhex(head["root_hash"])
-    public = load_public_pem(pubkey.read_bytes())
     certs = work / "certificates"
     certs.mkdir(exist_ok=True)
-    for row in rows:
-        record = ledger.get(f"/api/v1/certificates/{row['id']}")
-        cert = record["certificate"]
+    out = []
+    for row in page["results"]:
+        cert = ledger.get(f"/api/v1/certificates/{row['id']}")["certificate"]
         path = certs / f"{row['id']}.json"
         path.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n")
         verify = runner.run([sys.executable, "-m", "appliance.cli", "cert", "verify", str(path),
                              "--pubkey", str(pubkey)], timeout=120, check=False)
-        signature_ok = verify.returncode == 0
         proof = ledger.get(f"/api/v1/certificates/{row['id']}/proof?tree_size={head['tree_size']}")
         leaf = hashlib.sha256(b"\x00" + canonical(cert)).digest()
         try:
@@ -317,29 +431,33 @@ def check_certificates(ledger: Ledger, work: Path, pubkey: Path, expect: int) ->
             proof_ok = computed == root and proof["leaf_hash"] == leaf.hex()
         except ValueError:
             proof_ok = False
-        media = cert.get("media", {})
-        san = cert.get("sanitization", {})
-        img = cert.get("image") or {}
-        say(f"  {row['id']}  {media.get('model', '?')} {media.get('serial', '?')}  "
-            f"{san.get('status', '?')} ({san.get('method', '?')}, {san.get('level', '?')})  "
-            f"image {img.get('status', img.get('name', '-')) if img else '-'}  "
-            f"signature {'OK' if signature_ok else 'BAD'}  "
-            f"inclusion proof {'OK' if proof_ok else 'BAD'} (leaf {proof['leaf_index']} "
-            f"of {proof['tree_size']})")
-        if not signature_ok:
-            failures.append(f"{row['id']}: signature: {verify.stdout.strip()} {verify.stderr.strip()}")
-        if not proof_ok:
-            failures.append(f"{row['id']}: inclusion proof does not lead to the signed root")
-        if san.get("status") != "erased":
-            failures.append(f"{row['id']}: status {san.get('status')!r}, expected 'erased'")
-        if public is None:
-            failures.append("no appliance public key")
+        out.append(Checked(cert, verify.returncode == 0,
+                           (verify.stdout + verify.stderr).strip(), proof_ok,
+                           proof["leaf_index"], proof["tree_size"]))
+    return out
+
+
+def check_certificates(ledger: Ledger, work: Path, pubkey: Path, expect: int) -> list[str]:
+    failures: list[str] = []
+    checked = ledger_certificates(ledger, work, pubkey)
+    say(f"the ledger holds {len(checked)} certificate(s) for batch {BATCH}:")
+    if len(checked) != expect:
+        failures.append(f"{len(checked)} certificates at the ledger, expected {expect}")
+    for c in checked:
+        say("  " + c.line())
+        if not c.signature_ok:
+            failures.append(f"{c.cert.get('id')}: signature: {c.signature_output}")
+        if not c.proof_ok:
+            failures.append(f"{c.cert.get('id')}: inclusion proof does not lead to the signed root")
+        if c.status != "erased":
+            failures.append(f"{c.cert.get('id')}: status {c.status!r}, expected 'erased'")
     return failures
 
 
 def run_demo(workdir: Path, firmware: str) -> int:
-    from tests.e2e.vm import VM, Disk, count_marker, ensure_image
+    from tests.e2e.vm import Disk, count_marker, ensure_image
 
+    LedgerVM = ledger_vm_class()
     started = time.monotonic()
     if os.geteuid() != 0:
         say("run me as root (loop devices, FUSE mounts, live-build)")
@@ -354,17 +472,10 @@ def run_demo(workdir: Path, firmware: str) -> int:
     vm: Any = None
     try:
         say(f"ledger on {ledger.url} (database {ledger.db})")
-        keys = workdir / "keys"
-        publisher = workdir / "publisher"
-        for out in (keys, publisher):
-            runner.run([sys.executable, "-m", "appliance.cli", "keygen", "--out", str(out),
-                        "--json"], timeout=120)
-        enrolled = ledger.cli("enroll", "--name", "demo", "--pubkey",
-                              str(keys / "appliance.pub.pem"), "--json")
-        say(f"appliance key enrolled: {json.loads(enrolled).get('key_id', enrolled)}")
-        manifest = make_os_image(workdir, publisher / "appliance.key")
-        say(f"signed OS image: {manifest.name}")
-        stick = make_stick(iso, workdir, keys, publisher / "appliance.pub.pem", manifest.parent)
+        kit = make_kit(workdir, ledger)
+        say(f"appliance key made and enrolled; signed OS image: {kit.manifest.name}")
+        stick = make_stick(iso, workdir, kit.keys, kit.publisher / "appliance.pub.pem",
+                           kit.manifest.parent)
         say(f"stick image: {stick} (demo ardoise.yaml, key, image on its ARDOISE partition)")
 
         nvme = Disk.create(workdir / "donor-nvme.img", "nvme", DISK_SIZE, NVME_MARKER,
@@ -374,31 +485,29 @@ def run_demo(workdir: Path, firmware: str) -> int:
         say(f"donor disks: NVMe {count_marker(nvme.path, NVME_MARKER)} markers, "
             f"SATA {count_marker(sata.path, SATA_MARKER)} markers")
 
-        vm = VM(stick, boot_as="usb", disks=[nvme, sata], firmware=firmware, mem="1536M",
+        vm = LedgerVM(ledger.port, stick, boot_as="usb", disks=[nvme, sata], firmware=firmware, mem="1536M",
                 workdir=workdir / "vm", name="ardoise-demo",
                 extra_args=["-smbios", "type=1,manufacturer=OPEQ Demo,product=Donated PC,"
                                        "serial=DEMO-PC-0001"])
-        argv = vm.command_line()
-        argv[argv.index("user,id=net0,restrict=on")] = ledger_netdev(ledger.port)
-        vm.command_line = lambda: argv  # type: ignore[method-assign]
         say("booting the stick in QEMU (TCG: a few minutes); serial log: "
             f"{workdir / 'vm' / 'serial.log'}")
         vm.start()
+        serial = SerialDrain(vm)
         booted = False
-        assert vm.proc is not None
         deadline = time.monotonic() + RUN_TIMEOUT
         while vm.alive():
             if time.monotonic() > deadline:
                 say("the run did not finish in time; serial tail:\n" + vm.serial_tail())
                 return 1
-            drain(vm, 10)
+            time.sleep(5)
             if not booted and "ardoise-session: ready" in _serial(vm):
                 booted = True
                 say(f"the appliance is up after {vm.elapsed():.0f} s: countdown, then the run")
+        serial.stop()
         say(f"the machine powered itself off after {vm.elapsed():.0f} s")
         vm.kill()
 
-        failures = check_certificates(ledger, workdir, keys / "appliance.pub.pem", expect=2)
+        failures = check_certificates(ledger, workdir, kit.pubkey, expect=2)
         for disk, marker in ((nvme, NVME_MARKER), (sata, SATA_MARKER)):
             left = count_marker(disk.path, marker)
             say(f"donor markers left on {disk.path.name}: {left}")

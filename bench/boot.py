@@ -52,10 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--boot-as", default="cdrom", choices=("cdrom", "usb"))
     parser.add_argument("--parallel", action="store_true",
                         help="boot both images at once (on a busy host both then see the same load)")
+    parser.add_argument("--plain-iso", type=Path, help="use this plain ISO (default: build it)")
+    parser.add_argument("--iso", type=Path, help="use this Ardoise ISO (default: build it)")
     args = parser.parse_args(argv)
 
-    plain = build_plain()
-    ours = ensure_image()
+    plain = args.plain_iso or build_plain()
+    ours = args.iso or ensure_image()
     times: dict[str, list[float]] = {"plain": [], "ardoise": []}
     with tempfile.TemporaryDirectory(prefix="ardoise-bench-boot-") as tmp:
         images = {"plain": plain, "ardoise": ours}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -75,8 +76,10 @@ def file_sha(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def netboot_tree() -> tuple[Path, Path]:
-    """(http dir, site private key): the netboot tree for this ISO, with the site key."""
-    iso = ensure_image()
+    """(http dir, site private key): the netboot tree for this ISO, with the site key.
+    ARDOISE_RACK_ISO names an ISO already built (skips build.sh's cache check)."""
+    given = os.environ.get("ARDOISE_RACK_ISO")
+    iso = Path(given).resolve() if given else ensure_image()
     keys = CACHE / "keys"
     if not (keys / "site.key").exists():
         shutil.rmtree(keys, ignore_errors=True)

@@ -1,88 +1,106 @@
 """A rack of machines needs no keyboard: the stick boots, the TUI counts down on tty1, runs
-both disks, shows the results, then powers the machine off. Offline: the certificates stay
-in the stick's spool. tty1 is captured at each stage into docs/.
+both disks (erase, verify, write the signed OS image, certify), shows the results, sends the
+certificates to the ledger on the host's loopback (QEMU user networking, restrict=on, one
+guestfwd to 127.0.0.1) and powers the machine off. tty1 is captured at each stage into
+docs/tty1-countdown.png, docs/tty1-progress.png, docs/tty1-results.png.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.vm import VM, Disk, MiB, count_marker, ensure_stick
+from appliance.demo import (
+    Ledger,
+    SerialDrain,
+    demo_config,
+    guest_jobs,
+    guest_spool,
+    ledger_certificates,
+    ledger_vm_class,
+    make_kit,
+    make_stick,
+)
+from tests.e2e.vm import VM, Disk, MiB, count_marker
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 NVME_MARKER = b"ARDOISE-UNATTENDED-NVME-DONOR"
 SATA_MARKER = b"ARDOISE-UNATTENDED-SATA-DONOR"
+BATCH = "unattended-vm"
 BOOT_TIMEOUT = 1500
-CONFIG = """\
-organisation: OPEQ
-location: Montreal
-operator: rack-1
-batch: unattended-demo
-erase:
-  level: clear
-  verify: sample
-unattended:
-  enabled: true
-  countdown_seconds: 40
-  after: poweroff
-"""
-DATA = "/run/ardoise/data"
 
 
-def _wait(vm: VM, command: str, want: str, timeout: float) -> str:
+def wait_until(what: str, probe: Callable[[], bool], timeout: float, vm: VM,
+               every: float = 3) -> None:
     deadline = time.monotonic() + timeout
-    out = ""
-    while time.monotonic() < deadline:
-        _rc, out = vm.sh(command, timeout=120)
-        if want in out:
-            return out
-        time.sleep(3)
-    raise AssertionError(f"{command!r}: no {want!r} within {timeout} s, last: {out!r}")
+    while not probe():
+        if not vm.alive():
+            raise AssertionError(f"QEMU exited while waiting for {what}\n{vm.serial_tail()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s\n{vm.serial_tail()}")
+        time.sleep(every)
 
 
-def test_unattended_stick_run_then_power_off(ardoise_iso: Path, tmp_path: Path) -> None:
-    config = tmp_path / "ardoise.yaml"
-    config.write_text(CONFIG)
-    stick = ensure_stick(ardoise_iso, tmp_path / "stick.img", add=[config])
-    nvme = Disk.create(tmp_path / "nvme.img", "nvme", 64 * MiB, NVME_MARKER, serial="ARDUNVME01")
-    sata = Disk.create(tmp_path / "sata.img", "sata", 64 * MiB, SATA_MARKER, serial="ARDUSATA01")
-    assert count_marker(nvme.path, NVME_MARKER) > 0 and count_marker(sata.path, SATA_MARKER) > 0
+def tui_on_tty1(vm: VM) -> bool:
+    rc, _out = vm.sh("pgrep -t tty1 -f 'ardoise tui' >/dev/null", timeout=60)
+    return rc == 0
+
+
+def test_unattended_run_delivers_then_powers_off(ardoise_iso: Path, tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path).start()
     shots = tmp_path / "shots"
-    vm = VM(stick, boot_as="usb", disks=[nvme, sata], firmware="uefi", mem="1536M",
-            workdir=tmp_path / "vm")
     try:
-        vm.start()
-        vm.wait_ready(timeout=BOOT_TIMEOUT)
-        # the countdown (any key would cancel it; nobody is here)
-        _wait(vm, "ls /run/ardoise/data/journal/ 2>/dev/null; echo .", ".", 60)
-        vm.screendump(shots / "tty1-countdown.png")
-        out = _wait(vm, f"cat {DATA}/journal/*.json 2>/dev/null | grep -c '\"state\": \"erasing\"' "
-                        "|| true", "1", 300)
-        vm.screendump(shots / "tty1-progress.png")
-        out = _wait(vm, f"ls {DATA}/spool/pending | wc -l", "2", 900)
-        time.sleep(5)
-        vm.screendump(shots / "tty1-results.png")
-        rc, out = vm.sh(f"for f in {DATA}/spool/pending/*.json; do ardoise cert verify $f "
-                        f"--data {DATA} >/dev/null && echo VALID; done", timeout=300)
-        assert out.count("VALID") == 2, out
-        rc, out = vm.sh(f"for f in {DATA}/spool/pending/*.json; do /opt/ardoise/bin/python -c "
-                        "'import json,sys; print(\"STATUS\", json.load(open(sys.argv[1]))"
-                        "[\"sanitization\"][\"status\"])' $f; done", timeout=300)
-        statuses = [line.split()[1] for line in out.splitlines() if line.startswith("STATUS ")]
-        assert statuses == ["erased", "erased"], out
-        # then the machine powers itself off, as configured
-        assert vm.proc is not None
-        vm.proc.wait(timeout=600)
+        kit = make_kit(tmp_path, ledger)
+        stick = make_stick(ardoise_iso, tmp_path, kit.keys, kit.publisher / "appliance.pub.pem",
+                           kit.manifest.parent,
+                           config=demo_config(batch=BATCH, countdown=60, after="poweroff"))
+        nvme = Disk.create(tmp_path / "nvme.img", "nvme", 64 * MiB, NVME_MARKER,
+                           serial="ARDUNVME01")
+        sata = Disk.create(tmp_path / "sata.img", "sata", 64 * MiB, SATA_MARKER,
+                           serial="ARDUSATA01")
+        assert count_marker(nvme.path, NVME_MARKER) > 0 and count_marker(sata.path, SATA_MARKER) > 0
+        vm = ledger_vm_class()(ledger.port, stick, boot_as="usb", disks=[nvme, sata],
+                               firmware="secure-boot", mem="1536M", workdir=tmp_path / "vm")
+        try:
+            vm.start()
+            vm.wait_ready(timeout=BOOT_TIMEOUT)
+            drain = SerialDrain(vm)
+            # the countdown (any key would cancel it; nobody is here)
+            wait_until("the TUI on tty1", lambda: tui_on_tty1(vm), 300, vm)
+            time.sleep(20)
+            assert guest_jobs(vm) == {}, "a job started before the countdown ended"
+            vm.screendump(shots / "tty1-countdown.png")
+            wait_until("an erasing job",
+                       lambda: "erasing" in guest_jobs(vm).values(), 600, vm)
+            time.sleep(5)
+            vm.screendump(shots / "tty1-progress.png")
+            wait_until("two certificates in the spool",
+                       lambda: sum(map(len, guest_spool(vm).values())) >= 2, 1500, vm)
+            time.sleep(8)
+            vm.screendump(shots / "tty1-results.png")
+            # then the machine sends the spool and powers itself off, as configured
+            assert vm.proc is not None
+            vm.proc.wait(timeout=900)
+            drain.stop()
+        finally:
+            vm.kill()
+        checked = ledger_certificates(ledger, tmp_path, kit.pubkey, batch=BATCH)
     finally:
-        vm.kill()
-        target = ROOT / "docs"
+        ledger.stop()
         for png in shots.glob("*.png"):
-            shutil.copyfile(png, target / png.name)
+            shutil.copyfile(png, ROOT / "docs" / png.name)
+    assert len(checked) == 2, [c.line() for c in checked]
+    assert {c.cert["media"]["serial"] for c in checked} == {"ARDUNVME01", "ARDUSATA01"}
+    for c in checked:
+        assert c.signature_ok, c.signature_output
+        assert c.proof_ok, c.line()
+        assert c.status == "erased", c.line()
+        assert c.cert["image"]["status"] == "imaged", c.cert["image"]
     assert count_marker(nvme.path, NVME_MARKER) == 0
     assert count_marker(sata.path, SATA_MARKER) == 0
