@@ -22,7 +22,9 @@ from pathlib import Path
 
 from tests.e2e.vm import READY_MARKER, ROOT, VM, VMError, ensure_image, ensure_stick
 
-PLAIN_READY = r"login: |[#$] $"
+# the plain image's serial getty may give up on a slow host (no device-timeout drop-in):
+# multi-user.target reached counts as ready for it
+PLAIN_READY = r"login: |[#$] $|Reached target .*Multi-User System"
 GOAL = 1.3
 
 
@@ -38,7 +40,7 @@ def build_plain(timeout: float = 3600) -> Path:
 
 
 def time_boot(iso: Path, ready: str, workdir: Path, firmware: str, boot_as: str,
-              timeout: float = 900) -> float:
+              timeout: float = 2400) -> float:
     with VM(iso, boot_as=boot_as, firmware=firmware, workdir=workdir) as vm:
         vm.start()
         vm.expect(ready, timeout=timeout)

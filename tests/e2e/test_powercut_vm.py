@@ -31,7 +31,7 @@ from appliance.demo import (
 from tests.e2e.test_unattended_vm import wait_until
 from tests.e2e.vm import Disk, MiB, count_marker
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(4800)]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("real_commands"), pytest.mark.timeout(4800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 NVME_MARKER = b"ARDOISE-POWERCUT-NVME-DONOR"

@@ -27,7 +27,7 @@ from appliance.demo import (
 )
 from tests.e2e.vm import VM, Disk, MiB, count_marker
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("real_commands"), pytest.mark.timeout(3600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 NVME_MARKER = b"ARDOISE-UNATTENDED-NVME-DONOR"
