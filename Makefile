@@ -14,7 +14,7 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make git util-linux e2fspro
 	wrk fonts-dejavu-core \
 	extlinux syslinux-common cloud-guest-utils fdisk
 
-.PHONY: help deps venv test lint unit demo bench image stick stick-image netboot lock clean translations po
+.PHONY: test-vm help deps venv test lint unit demo bench image stick stick-image netboot lock clean translations po
 
 help:
 	@echo "make demo   - the whole appliance demo (ISO, ledger, QEMU, unattended run)"
@@ -68,6 +68,11 @@ unit: venv
 test: venv lint
 	bash tests/tools/start-postgres.sh
 	$(BIN)/pytest -q -p no:cacheprovider tests; rc=$$?; [ $$rc -eq 0 -o $$rc -eq 5 ]
+
+# The VM tests: boot the live ISO in QEMU (TCG) with NVMe, SATA, stick and external USB disks.
+test-vm: venv
+	bash tests/tools/start-postgres.sh
+	ARDOISE_VM_TESTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
 demo: venv
 	$(BIN)/python -m appliance.demo

@@ -24,7 +24,8 @@ COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "k
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # one line, no usage dump, exit 2 (CLI contract)
-        print(f"{self.prog}: {_('error')}: {message}", file=sys.stderr)
+        print(_("{prog}: error: {message}").format(prog=self.prog, message=message),
+              file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 

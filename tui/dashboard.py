@@ -50,11 +50,12 @@ def disk_table(targets: list[Target]) -> Table:
         d = t.disk
         model = f"{d.model}\n{d.serial or '-'}"
         if t.selected:
-            plan = Text(f"{_('ERASE')}: {t.method}\n{level_name(t.level)}", style="bold bright_green")
+            plan = Text(_("ERASE: {method}").format(method=t.method) + "\n"
+                        + level_name(t.level), style="bold bright_green")
             if t.fallback:
                 plan.append("\n" + _("(purge unreachable: clear, as configured)"), style="yellow")
         else:
-            plan = Text(f"{_('LEFT ALONE')}: {t.reason}", style="yellow")
+            plan = Text(_("LEFT ALONE: {reason}").format(reason=t.reason), style="yellow")
         table.add_row(d.path.removeprefix("/dev/"), format_size(d.size_bytes), d.transport, model, plan)
     return table
 
@@ -132,8 +133,9 @@ class DashboardScreen(Screen[None]):
         if s.config.unattended.enabled and s.selected and self.ardoise.auto_countdown:
             self.ardoise.auto_countdown = False  # once: a cancelled countdown stays cancelled
             # tty1 and the serial console both run the session: the screen drives, the
-            # serial line (a few seconds later) only when no screen took the machine
-            delay = 5.0 if on_serial_console() and self.ardoise.launch_jobs else 0.0
+            # serial line only when no screen took the machine within a minute and a half
+            # (a slow machine, or a busy VM, may need that long to draw the first screen)
+            delay = 90.0 if on_serial_console() and self.ardoise.launch_jobs else 0.0
             self.set_timer(delay or 0.01, self.start_unattended)
 
     def start_unattended(self) -> None:

@@ -51,7 +51,7 @@ def load_config(explicit: Path | None, data_dir: Path) -> Config:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.data)
-    if config.language and not args.lang:
+    if config.language and not (args.lang or getattr(args, "top_lang", None)):
         set_language(config.language)
     data_dir = config.data or args.data
     if args.unattended and (reason := unattended.refusal(config)):

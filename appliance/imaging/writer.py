@@ -108,7 +108,8 @@ class ImageResult:
         return {"name": self.name, "version": self.version,
                 "manifest_hash": self.manifest_hash, "root_hash": self.manifest_root_hash,
                 "readback_hash": self.readback_root_hash, "verified": self.verified,
-                "bytes_written": self.bytes_written}
+                "bytes_written": self.bytes_written, "status": self.status,
+                "errors": [str(e) for e in self.errors]}
 
 
 class _Abort(Exception):

@@ -29,3 +29,21 @@ def ardoise_iso() -> Path:
 def stick_template(ardoise_iso: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stick image (ISO + ARDOISE data partition); tests copy it before booting it."""
     return ensure_stick(ardoise_iso, tmp_path_factory.mktemp("stick") / "stick.img")
+
+
+# Tests that boot the live system in QEMU. Each takes several minutes of TCG emulation per
+# boot; `make test-vm` (ARDOISE_VM_TESTS=1) runs them. `make test` runs the image checks
+# (test_image_files.py) and every other test.
+VM_BOOT_MODULES = {
+    "test_stick_vm.py", "test_firmware_vm.py", "test_unattended_vm.py", "test_offline_vm.py",
+    "test_powercut_vm.py", "test_rack_vm.py",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("ARDOISE_VM_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="boots the live system in QEMU: run `make test-vm`")
+    for item in items:
+        if item.path.name in VM_BOOT_MODULES:
+            item.add_marker(skip)

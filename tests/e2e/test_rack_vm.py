@@ -216,6 +216,7 @@ def wait_both(vms: list[VM], text: str, timeout: float) -> None:
                     pass
 
 
+@pytest.mark.timeout(3600)  # two TCG boots over HTTP on a loaded host
 def test_two_netbooted_machines(rack_site: Site, tmp_path: Path) -> None:
     ledger = rack_site.ledger
     batch = "rack-vm"
@@ -253,6 +254,7 @@ def test_two_netbooted_machines(rack_site: Site, tmp_path: Path) -> None:
     print(f"rack VM test: two machines done in {both_done:.0f} s")
 
 
+@pytest.mark.timeout(5400)
 def test_power_cut_then_reboot(rack_site: Site, tmp_path: Path) -> None:
     """Machine C is killed mid-erase: lost contact, never erased; booted again, it ends."""
     ledger = rack_site.ledger
