@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from appliance.demo import (
     make_stick,
     mounted_data,
 )
-from tests.e2e.test_unattended_vm import wait_until
+from tests.e2e.test_unattended_vm import tty1_shows, wait_until
 from tests.e2e.vm import Disk, MiB, count_marker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("real_commands"), pytest.mark.timeout(4800)]
@@ -91,7 +90,8 @@ def test_power_cut_mid_erase_reports_incomplete(ardoise_iso: Path, tmp_path: Pat
                        lambda: guest_jobs(vm).get(SATA_SERIAL) == "closed", 600, vm)
             wait_until("both certificates sent", lambda: len(guest_spool(vm)["sent"]) == 2,
                        900, vm, every=5)
-            time.sleep(10)
+            wait_until("tty1 telling of the interruption",
+                       lambda: tty1_shows(vm, "interrupted last time"), 600, vm)
             vm.screendump(shots / "tty1-interrupted.png")
             drain.stop()
             vm.poweroff()

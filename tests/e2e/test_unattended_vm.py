@@ -47,9 +47,14 @@ def wait_until(what: str, probe: Callable[[], bool], timeout: float, vm: VM,
         time.sleep(every)
 
 
-def tui_on_tty1(vm: VM) -> bool:
-    rc, _out = vm.sh("pgrep -t tty1 -f 'ardoise tui' >/dev/null", timeout=60)
-    return rc == 0
+def tty1_text(vm: VM) -> str:
+    """The text on tty1 (the kernel's /dev/vcs1: one line of 80 columns after another)."""
+    _rc, out = vm.sh("cat /dev/vcs1; echo", timeout=60)
+    return " ".join(out.split())
+
+
+def tty1_shows(vm: VM, text: str) -> bool:
+    return text in tty1_text(vm)
 
 
 def test_unattended_run_delivers_then_powers_off(ardoise_iso: Path, tmp_path: Path) -> None:
@@ -71,18 +76,19 @@ def test_unattended_run_delivers_then_powers_off(ardoise_iso: Path, tmp_path: Pa
             vm.start()
             vm.wait_ready(timeout=BOOT_TIMEOUT)
             drain = SerialDrain(vm)
-            # the countdown (any key would cancel it; nobody is here)
-            wait_until("the TUI on tty1", lambda: tui_on_tty1(vm), 300, vm)
-            time.sleep(20)
+            # the countdown on the machine's own screen (any key would cancel it)
+            wait_until("the countdown on tty1",
+                       lambda: tty1_shows(vm, "erasure starts in"), 900, vm, every=5)
             assert guest_jobs(vm) == {}, "a job started before the countdown ended"
             vm.screendump(shots / "tty1-countdown.png")
-            wait_until("an erasing job",
-                       lambda: "erasing" in guest_jobs(vm).values(), 600, vm)
-            time.sleep(5)
+            wait_until("tty1 showing a disk being erased",
+                       lambda: "erasing" in guest_jobs(vm).values()
+                       and tty1_shows(vm, "erasing"), 900, vm)
             vm.screendump(shots / "tty1-progress.png")
             wait_until("two certificates in the spool",
                        lambda: sum(map(len, guest_spool(vm).values())) >= 2, 1500, vm)
-            time.sleep(8)
+            wait_until("the results on tty1",
+                       lambda: tty1_shows(vm, "Erased and checked"), 300, vm)
             vm.screendump(shots / "tty1-results.png")
             # then the machine sends the spool and powers itself off, as configured
             assert vm.proc is not None
