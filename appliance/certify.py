@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import uuid
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime, timedelta
@@ -89,17 +90,27 @@ def generate_key(out_dir: Path | str, force: bool = False) -> tuple[Path, Path]:
     return key_path, pub_path
 
 
+_KEY_LOCK = threading.Lock()
+
+
 def load_key(data_dir: Path | str, create: bool = True) -> Ed25519PrivateKey:
-    """The appliance signing key; made on first use when `create` (and logged)."""
+    """The appliance signing key; made on first use when `create` (and logged).
+
+    Jobs certify in parallel (threads, or two consoles' processes): creation happens under
+    a thread lock and an flock on keys/.lock, so every certificate is signed by the one key
+    that stays on the data partition."""
+    import fcntl
+
     path = keys_dir(data_dir) / KEY_NAME
     if not path.exists():
         if not create:
             raise CertificateError(f"no appliance key at {path} (run: ardoise keygen)")
-        log.warning("no appliance key at %s: generating one", path)
-        try:
-            generate_key(path.parent)
-        except KeyExists:  # made meanwhile by another job
-            pass
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _KEY_LOCK, open(path.parent / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.exists():
+                log.warning("no appliance key at %s: generating one", path)
+                generate_key(path.parent)
     return load_private_pem(path.read_bytes())
 
 

@@ -259,3 +259,24 @@ def test_image_section_from_the_imaging_result() -> None:
     failed = ImageResult(path="/dev/nvme0n1", status="failed", errors=["read-back mismatch"])
     image = certsample.document(image=failed)["image"]
     assert image["verified"] is False and image["errors"] == ["read-back mismatch"]
+
+
+def test_parallel_jobs_creating_the_key_all_sign_with_the_one_kept(tmp_path: Path) -> None:
+    """Two disks certified at the same moment on a stick without a key: one key is made,
+    and it is the one on the data partition."""
+    import threading
+
+    from appliance.certificate import key_id, load_public_pem
+
+    found: list[str] = []
+
+    def job() -> None:
+        found.append(key_id(certify.load_key(tmp_path).public_key()))
+
+    threads = [threading.Thread(target=job) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    public = load_public_pem((tmp_path / "keys" / "appliance.pub.pem").read_bytes())
+    assert set(found) == {key_id(public)}
