@@ -131,3 +131,22 @@ def expect_fill(result: EraseResult, expect: str, why: str) -> None:
 CRYPTO_CONDITION = Msg("cryptographic erase is a Purge only if the drive encrypted all "
                        "user data with the erased key from the start (NIST SP 800-88 "
                        "Rev. 1, 2.6); this cannot be checked from the host")
+
+
+def sanitize_ended(result: EraseResult, polled: PollOutcome, timeout: float, start: float,
+                   drive_failed: bool = False) -> EraseResult:
+    """Record how a polled sanitize ended (ATA, NVMe, SCSI alike): erased, failed by the
+    drive's own report, cancelled while the drive goes on (incomplete), or timed out."""
+    result.details["polls"] = polled.polls
+    result.seconds = time.monotonic() - start
+    if polled.done and not drive_failed:
+        result.status = "erased"
+    elif polled.done:
+        result.errors.append(Msg("the drive reports that the sanitize operation failed"))
+    elif polled.cancelled:
+        result.status = "incomplete"
+        result.errors.append(Msg("cancelled while the drive sanitizes (it goes on by itself)"))
+    else:
+        result.errors.append(Msg("sanitize did not complete within {seconds} s (last status "
+                                 "{status})", seconds=int(timeout), status=polled.last))
+    return result

@@ -242,19 +242,8 @@ class AtaSanitize:
             return state in ("done", "failed"), fraction, state
 
         polled = firmware.poll(check, timeout, SANITIZE_POLL_S, ctx, disk, clock, self.name)
-        result.details["polls"] = polled.polls
-        result.seconds = time.monotonic() - start
-        if polled.done and polled.last == "done":
-            result.status = "erased"
-        elif polled.done:
-            result.errors.append(Msg("the drive reports that the sanitize operation failed"))
-        elif polled.cancelled:
-            result.status = "incomplete"
-            result.errors.append(Msg("cancelled while the drive sanitizes (it goes on by itself)"))
-        else:
-            result.errors.append(Msg("sanitize did not complete within {seconds} s (last state: "
-                                     "{state})", seconds=int(timeout), state=polled.last))
-        return result
+        return firmware.sanitize_ended(result, polled, timeout, start,
+                                       drive_failed=polled.last != "done")
 
 
 register(AtaSecurityErase(enhanced=False))

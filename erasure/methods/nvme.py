@@ -165,21 +165,10 @@ class NvmeSanitize:
             return done, fraction, status.status
 
         polled = firmware.poll(check, timeout, SANITIZE_POLL_S, ctx, disk, clock, self.name)
-        result.details["polls"] = polled.polls
-        result.seconds = time.monotonic() - start
-        if polled.done and polled.last != SANITIZE_FAILED:
-            result.status = "erased"
-            if polled.last == SANITIZE_COMPLETED_NO_DEALLOC:
-                result.details["no_deallocate"] = True
-        elif polled.done:
-            result.errors.append(Msg("the drive reports that the sanitize operation failed"))
-        elif polled.cancelled:
-            result.status = "incomplete"
-            result.errors.append(Msg("cancelled while the drive sanitizes (it goes on by itself)"))
-        else:
-            result.errors.append(Msg("sanitize did not complete within {seconds} s (last status "
-                                     "{status})", seconds=int(timeout), status=polled.last))
-        return result
+        if polled.done and polled.last == SANITIZE_COMPLETED_NO_DEALLOC:
+            result.details["no_deallocate"] = True
+        return firmware.sanitize_ended(result, polled, timeout, start,
+                                       drive_failed=polled.last == SANITIZE_FAILED)
 
 
 register(NvmeFormat(crypto=False))

@@ -14,7 +14,6 @@ from erasure import firmware
 from erasure.disk import Disk
 from erasure.methods import register
 from erasure.methods.base import EraseContext, EraseResult
-from erasure.text import Msg
 
 START_TIMEOUT_S = 120.0
 POLL_TIMEOUT_S = 30.0
@@ -77,17 +76,7 @@ class ScsiSanitize:
             return fraction is None, fraction, "running" if fraction is not None else "done"
 
         polled = firmware.poll(check, timeout, SANITIZE_POLL_S, ctx, disk, clock, self.name)
-        result.details["polls"] = polled.polls
-        result.seconds = time.monotonic() - start
-        if polled.done:
-            result.status = "erased"
-        elif polled.cancelled:
-            result.status = "incomplete"
-            result.errors.append(Msg("cancelled while the drive sanitizes (it goes on by itself)"))
-        else:
-            result.errors.append(Msg("sanitize did not complete within {seconds} s",
-                                     seconds=int(timeout)))
-        return result
+        return firmware.sanitize_ended(result, polled, timeout, start)
 
 
 for _action in ("crypto", "block", "overwrite"):
