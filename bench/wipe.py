@@ -14,7 +14,12 @@ What is measured:
   the device and the final cache flush; verify read rate = bytes checked / verify time);
   CPU = user+system CPU of the engine's I/O threads (pattern generation, syscalls,
   comparisons) as the command reports it, per GiB;
-- nwipe: wall time of `nwipe --autonuke --nogui --verify=off --noblank` (zero and prng).
+- nwipe: wall time of `nwipe --autonuke --nogui --verify=off --noblank` (zero and prng);
+- reference rows (no I/O, in this process, thread CPU time): the AES-128-CTR keystream
+  alone (cryptography's update_into into one reused 4 MiB buffer: the cipher's own cost,
+  its output staying in the CPU caches), and the engine's random fill alone (the pattern
+  code writing 4 × 8 MiB buffers in turn, as the I/O threads do: the cipher plus the cost
+  of storing its output to memory). "pattern generation" = ardoise random − ardoise zero.
 """
 
 from __future__ import annotations
@@ -32,7 +37,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from appliance.commands.wipe import parse_size
+from erasure.blockdev import AlignedBuffer
+from erasure.methods.overwrite import DEFAULT_BLOCK, DEFAULT_DEPTH
+from erasure.pattern import Pattern, new_key
 
 GiB = 1 << 30
 RESULTS = Path(__file__).parent / "results"
@@ -41,7 +51,7 @@ RESULTS = Path(__file__).parent / "results"
 @dataclass
 class Run:
     label: str
-    kind: str  # write | read
+    kind: str  # write | read | cipher (a reference without I/O)
     bytes: int
     seconds: float
     cpu_seconds: float | None = None
@@ -140,6 +150,45 @@ def ardoise(dev: str, pattern: str, verify: str) -> list[Run]:
     return runs
 
 
+KEYSTREAM_LABEL = "AES-128-CTR keystream alone (OpenSSL)"
+FILL_LABEL = "ardoise random fill alone (no I/O)"
+
+
+def keystream(size: int, buffer: int = 4 << 20) -> Run:
+    """The cipher's own cost: `size` bytes of AES-128-CTR keystream through one reused
+    4 MiB buffer (cryptography's update_into, as the engine calls it), thread CPU time."""
+    enc = Cipher(algorithms.AES(new_key()), modes.CTR(bytes(16))).encryptor()
+    zeros = bytes(buffer)
+    out = bytearray(buffer + 15)
+    count = max(1, size // buffer)
+    wall, cpu = time.monotonic(), time.thread_time()
+    for _ in range(count):
+        enc.update_into(zeros, out)
+    cpu, wall = time.thread_time() - cpu, time.monotonic() - wall
+    return Run(KEYSTREAM_LABEL, "cipher", count * buffer, wall, cpu,
+               "cryptography update_into, 4 MiB buffer reused (stays in cache), no I/O")
+
+
+def random_fill(size: int, block: int = DEFAULT_BLOCK, buffers: int = DEFAULT_DEPTH) -> Run:
+    """The engine's pattern code alone: Pattern.fill over [0, size) into `buffers`
+    buffers of `block` bytes used in turn (the write path without the writes)."""
+    pattern = Pattern("random", new_key())
+    bufs = [AlignedBuffer(block) for _ in range(buffers)]
+    try:
+        for buf in bufs:  # first touch (page faults) outside the measurement
+            buf.view[:block] = bytes(block)
+        count = max(1, size // block)
+        wall, cpu = time.monotonic(), time.thread_time()
+        for n in range(count):
+            pattern.fill(bufs[n % buffers].view, n * block, block)
+        cpu, wall = time.thread_time() - cpu, time.monotonic() - wall
+    finally:
+        for buf in bufs:
+            buf.close()
+    return Run(FILL_LABEL, "cipher", count * block, wall, cpu,
+               f"Pattern.fill into {buffers} x {block >> 20} MiB buffers in turn, one thread")
+
+
 def sectors_written(dev: str) -> int:
     """Sectors written to the device so far (/sys/block/NAME/stat, field 7)."""
     return int(Path(f"/sys/block/{Path(dev).name}/stat").read_text().split()[6])
@@ -208,7 +257,8 @@ def summarise(runs: list[Run]) -> list[dict[str, object]]:
                      "cpu_s_per_gib": round(statistics.median(cpus), 3) if cpus else None,
                      "note": group[0].note})
     for row in rows:
-        ref = med.get("fio seq write" if row["kind"] == "write" else "fio seq read")
+        ref = {"write": med.get("fio seq write"), "read": med.get("fio seq read")}.get(
+            str(row["kind"]))
         row["ratio_to_fio"] = round(float(row["mb_s"]) / ref, 3) if ref else None  # type: ignore[arg-type]
     return rows
 
@@ -225,6 +275,15 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
         ratio = "" if r["ratio_to_fio"] is None else f"{r['ratio_to_fio']:.2f}"
         rounds = ", ".join(f"{v:.0f}" for v in r["mb_s_rounds"])  # type: ignore[attr-defined]
         lines.append(f"| {r['label']} | {r['mb_s']:.0f} | {ratio} | {cpu} | {rounds} |")
+    cost = {str(r["label"]): r["cpu_s_per_gib"] for r in rows}
+    random, zero = cost.get("ardoise random"), cost.get("ardoise zero")
+    if isinstance(random, float) and isinstance(zero, float):
+        line = (f"\npattern generation (ardoise random − ardoise zero): "
+                f"{random - zero:.3f} CPU-s/GiB")
+        floor = cost.get(KEYSTREAM_LABEL)
+        if isinstance(floor, float):
+            line += f"; the AES-128-CTR keystream alone: {floor:.3f} CPU-s/GiB"
+        lines.append(line + ".")
     return "\n".join(lines) + "\n"
 
 
@@ -257,6 +316,7 @@ def main(argv: list[str]) -> int:
             batch += ardoise(device.path, "zero", "none")
             batch += ardoise(device.path, "random", "none")
             batch += ardoise(device.path, "random", "full")
+            batch += [keystream(size), random_fill(size)]
             if not args.no_nwipe and n == 0:
                 batch += [nwipe(device.path, size, "zero", args.dir, args.nwipe_seconds),
                           nwipe(device.path, size, "random", args.dir, args.nwipe_seconds)]

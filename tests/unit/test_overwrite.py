@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from pathlib import Path
@@ -102,6 +103,27 @@ def test_unwritable_blocks_are_narrowed_and_merged() -> None:
     assert writer.written == 0
     assert [(e.offset, e.length) for e in writer.errors] == [(0, 2 * MiB)]
     assert "space" in writer.errors[0].error
+
+
+@pytest.mark.parametrize("size", [4096, MiB, 2 * MiB, 8 * MiB, 8 * MiB + 4096])
+def test_buffers_are_aligned_and_their_view_is_their_memory(size: int) -> None:
+    """Every buffer is page-aligned; from 2 MiB on it starts on a huge-page boundary (so
+    transparent huge pages can back all of it); the view and the address are the same
+    bytes, with SLACK spare bytes after `size`."""
+    buf = blockdev.AlignedBuffer(size)
+    try:
+        assert buf.address % 4096 == 0
+        if size >= blockdev.HUGE:
+            assert buf.address % blockdev.HUGE == 0
+        assert len(buf.view) == size + blockdev.SLACK
+        buf.view[0:4] = b"head"
+        buf.view[size + blockdev.SLACK - 4:] = b"tail"
+        assert ctypes.string_at(buf.address, 4) == b"head"
+        assert ctypes.string_at(buf.address + size + blockdev.SLACK - 4, 4) == b"tail"
+        blockdev.zero(buf)
+        assert bytes(buf.view[:4]) == bytes(4)
+    finally:
+        buf.close()
 
 
 def test_missing_device_fails_cleanly(tmp_path: Path) -> None:
