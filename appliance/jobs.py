@@ -67,12 +67,23 @@ class StepStarted:
 
 @dataclass(frozen=True)
 class StepProgress:
+    """Progress of the current step. During a firmware erase the drive does the work:
+    `basis` is then "drive" (its own progress report), "estimate" (elapsed time against
+    its time estimate) or "none" (only `elapsed_seconds` moves); otherwise "bytes"."""
+
     job_id: str
     step: str
     done_bytes: int
     total_bytes: int
     rate_bytes_per_s: float = 0.0
     eta_seconds: float | None = None
+    elapsed_seconds: float | None = None
+    basis: str = "bytes"
+
+    @property
+    def waiting(self) -> bool:
+        """The drive works on its own (a firmware erase): nothing to count on the host."""
+        return self.basis != "bytes"
 
     @property
     def fraction(self) -> float:
@@ -237,6 +248,8 @@ class Job:
         self.finished = False
         self._last_progress = 0.0
         self._progress_lock = threading.Lock()
+        self._image_written = False  # every image byte written: the read-back is what is left
+        self._waiting_said: tuple[str, str] | None = None  # the drive wait last logged
 
     # events and journal
     def enter(self, step: str, **details: Any) -> None:
@@ -254,19 +267,31 @@ class Job:
             self._progress(event)
 
     def _progress(self, event: Progress) -> None:
+        if event.phase == "image" and event.total_bytes \
+                and event.done_bytes >= event.total_bytes:
+            self._image_written = True
+        if event.phase == "readback" and self.step == "imaging" and not self._image_written:
+            # the writer reads each batch back while it writes the next: the step is
+            # "imaging" until the last byte is written, the read-back left is "hashing"
+            return
         step = {"verify": "verifying", "readback": "hashing", "image": "imaging"}.get(
             event.phase, self.step or "erasing")
         if step != self.step and step in ("verifying", "hashing"):
             self.enter(step)
-        self.latest = StepProgress(self.job_id, step, event.done_bytes, event.total_bytes,
-                                   event.rate_bytes_per_s, event.eta_seconds)
+        if event.phase == "wait" and event.message \
+                and self._waiting_said != (step, str(event.message)):
+            self._waiting_said = (step, str(event.message))  # once in the log; the panel
+            self.say(tr(event.message))  # shows the running clock
+        progress = StepProgress(self.job_id, step, event.done_bytes, event.total_bytes,
+                                event.rate_bytes_per_s, event.eta_seconds,
+                                event.elapsed_seconds, event.basis)
+        self.latest = progress
         now = time.monotonic()
         final = event.total_bytes and event.done_bytes >= event.total_bytes
         if not final and now - self._last_progress < PROGRESS_INTERVAL:
             return
         self._last_progress = now
-        self.run.post(StepProgress(self.job_id, step, event.done_bytes, event.total_bytes,
-                                   event.rate_bytes_per_s, event.eta_seconds))
+        self.run.post(progress)
 
     def __call__(self) -> None:
         start = time.monotonic()

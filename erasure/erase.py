@@ -15,6 +15,8 @@ expectation in `EraseResult.details`:
   read at `details["sample_offsets"]` with `details["sample_length"]` before the erase,
   see erasure.verify.read_samples);
 without "expect", the pattern of the context (zero or the keyed random stream) is checked.
+Every read-back reports "verify" progress through the context (a sampled read-back of a
+large drive reads a tenth of it).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from erasure import methods
 from erasure import verify as readback
 from erasure.disk import Disk, Plan
-from erasure.methods.base import EraseContext, EraseResult
+from erasure.methods.base import EraseContext, EraseResult, Progress
 from erasure.pattern import Pattern, new_key
 from erasure.plan import make_plan
 from erasure.text import Msg
@@ -45,6 +47,7 @@ METHOD_NAMES = (
     "mmc-erase", "mmc-sanitize", "opal-psid-revert",
 )
 FILL_EXPECTATIONS = {"zero": (0x00,), "ones": (0xFF,), "zero-or-ones": (0x00, 0xFF)}
+SAMPLE_GROUP_BYTES = 16 * 1024 * 1024  # samples read between two progress events
 
 
 @dataclass
@@ -132,7 +135,9 @@ def _check(disk: Disk, result: EraseResult, ctx: EraseContext, mode: str) -> rea
         return readback.not_done("none")
     if expect == "changed":
         offsets = result.details["sample_offsets"]
-        after = readback.read_samples(disk.path, offsets, result.details["sample_length"])
+        after = _read_samples(disk.path, offsets, result.details["sample_length"], ctx)
+        if after is None:
+            return readback.not_done(mode, Msg("cancelled"))
         check = readback.check_changed(result.details["before_samples"], after, offsets)
         return _from_check("sample", check, len(after) * result.details["sample_length"],
                            disk.size_bytes)
@@ -140,7 +145,9 @@ def _check(disk: Disk, result: EraseResult, ctx: EraseContext, mode: str) -> rea
         length = readback.sample_length(disk.size_bytes, align=max(4096, disk.logical_block_size))
         offsets = readback.sample_offsets(disk.size_bytes, length,
                                         align=max(4096, disk.logical_block_size))
-        samples = readback.read_samples(disk.path, offsets, length)
+        samples = _read_samples(disk.path, offsets, length, ctx)
+        if samples is None:
+            return readback.not_done(mode, Msg("cancelled"))
         check = readback.check_fill(samples, offsets, FILL_EXPECTATIONS[expect])
         return _from_check("sample", check, len(samples) * length, disk.size_bytes)
     if expect in FILL_EXPECTATIONS:
@@ -152,6 +159,24 @@ def _check(disk: Disk, result: EraseResult, ctx: EraseContext, mode: str) -> rea
     return readback.verify(disk.path, pattern, mode, progress=ctx.progress, cancel=ctx.cancel,
                          block_size=int(ctx.options.get("block_size", readback.DEFAULT_BLOCK)),
                          depth=int(ctx.options.get("queue_depth", readback.DEFAULT_DEPTH)))
+
+
+def _read_samples(path: str, offsets: list[int], length: int,
+                  ctx: EraseContext) -> list[bytes] | None:
+    """readback.read_samples in groups, with "verify" progress; None when cancelled."""
+    total = len(offsets) * length
+    group = max(1, SAMPLE_GROUP_BYTES // max(length, 1))
+    start = time.monotonic()
+    ctx.emit(Progress(path, "verify", 0, total))
+    samples: list[bytes] = []
+    for first in range(0, len(offsets), group):
+        if ctx.cancel.is_set():
+            return None
+        samples += readback.read_samples(path, offsets[first:first + group], length)
+        done = len(samples) * length
+        rate = done / max(time.monotonic() - start, 1e-6)
+        ctx.emit(Progress(path, "verify", done, total, rate, (total - done) / rate))
+    return samples
 
 
 def _from_check(mode: str, check: readback.SampleCheck, checked: int, size: int) -> readback.VerifyResult:

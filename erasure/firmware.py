@@ -2,12 +2,20 @@
 polling a long operation to completion with an injectable clock, and taking the
 before-erase read-back samples that crypto erase verification compares against.
 
+Progress while the drive works: a polled operation (sanitize) reports the drive's own
+progress; a command that blocks until the drive is done (NVMe Format, ATA SECURITY ERASE,
+eMMC erase, PSID revert) is run by `command_waiting`, which reports the elapsed time every
+tick and, when the drive gave a time estimate, a fraction of it, capped below 100% until
+the command returns. Either way the events are phase "wait" (see Progress.basis).
+
 The clock comes from `ctx.options["clock"]` (an object with `now()` and `sleep(s)`), so
-tests run a 2-hour sanitize timeout in microseconds.
+tests run a 2-hour sanitize timeout in microseconds; `ctx.options["wait_tick"]` sets the
+seconds between two reports of a blocking command.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +29,8 @@ from erasure.text import Msg
 
 CRYPTO_SAMPLES = 256
 CRYPTO_SAMPLE_BYTES = 4096
+WAIT_TICK_S = 1.0  # seconds between two reports while a blocking drive command runs
+ESTIMATE_CAP = 0.99  # an estimate never shows the work as done: only the drive says so
 
 
 class Clock(Protocol):
@@ -71,6 +81,47 @@ def command(argv: Sequence[str], timeout: float, result: EraseResult,
     return res
 
 
+def waiting(disk: Disk, what: str, elapsed: float, estimate: float | None = None) -> Progress:
+    """A "wait" event for a drive command that reports no progress of its own."""
+    if estimate and estimate > 0:
+        fraction = min(elapsed / estimate, ESTIMATE_CAP)
+        eta = estimate - elapsed if elapsed < estimate else None
+        basis = "estimate"
+    else:
+        fraction, eta, basis = 0.0, None, "none"
+    return Progress(disk.path, "wait", int(fraction * disk.size_bytes), disk.size_bytes,
+                    eta_seconds=eta, elapsed_seconds=max(elapsed, 0.0), basis=basis,
+                    message=Msg("{what}: waiting for the drive", what=what))
+
+
+def command_waiting(argv: Sequence[str], timeout: float, result: EraseResult, ctx: EraseContext,
+                    disk: Disk, what: str, estimate: float | None = None,
+                    secret: str | None = None) -> runner.Result | None:
+    """`command()` for a drive command that blocks until the drive is done: one "wait"
+    event at once, then one per tick until the command returns (see `waiting`)."""
+    clock = clock_of(ctx)
+    tick = float(ctx.options.get("wait_tick", WAIT_TICK_S))
+    start = clock.now()
+    stop = threading.Event()
+    result.details["estimate_seconds"] = int(estimate) if estimate else None
+
+    def report() -> None:
+        ctx.emit(waiting(disk, what, clock.now() - start, estimate))
+
+    def ticker() -> None:
+        while not stop.wait(tick):
+            report()
+
+    report()
+    thread = threading.Thread(target=ticker, name=f"wait {disk.path}", daemon=True)
+    thread.start()
+    try:
+        return command(argv, timeout, result, secret=secret)
+    finally:
+        stop.set()
+        thread.join()
+
+
 @dataclass
 class PollOutcome:
     done: bool
@@ -82,9 +133,13 @@ class PollOutcome:
 
 def poll(check: Callable[[], tuple[bool, float | None, Any]], timeout: float, interval: float,
          ctx: EraseContext, disk: Disk, clock: Clock, what: str) -> PollOutcome:
-    """Call `check()` -> (done, fraction or None, status) until done, timeout or cancel."""
+    """Call `check()` -> (done, fraction or None, status) until done, timeout or cancel.
+
+    Between polls a "wait" event carries the drive's own progress (basis "drive", with a
+    time left from the pace seen since the first poll) or, without it, the elapsed time."""
     start = clock.now()
     out = PollOutcome(False)
+    first: float | None = None  # the drive's fraction at the first poll (may be resumed)
     while True:
         done, fraction, out.last = check()
         out.polls += 1
@@ -98,9 +153,19 @@ def poll(check: Callable[[], tuple[bool, float | None, Any]], timeout: float, in
         if elapsed >= timeout:
             out.timed_out = True
             return out
-        done_bytes = int((fraction or 0.0) * disk.size_bytes)
-        ctx.emit(Progress(disk.path, "wait", done_bytes, disk.size_bytes,
-                          message=Msg("{what}: waiting for the drive", what=what)))
+        message = Msg("{what}: waiting for the drive", what=what)
+        if fraction is None:
+            ctx.emit(Progress(disk.path, "wait", 0, disk.size_bytes, message=message,
+                              elapsed_seconds=elapsed, basis="none"))
+        else:
+            fraction = min(max(fraction, 0.0), 1.0)
+            first = fraction if first is None else first
+            eta = None
+            if elapsed > 0 and fraction > first:
+                eta = (1.0 - fraction) * elapsed / (fraction - first)
+            ctx.emit(Progress(disk.path, "wait", int(fraction * disk.size_bytes),
+                              disk.size_bytes, eta_seconds=eta, message=message,
+                              elapsed_seconds=elapsed, basis="drive"))
         clock.sleep(min(interval, max(0.0, timeout - elapsed)) or interval)
 
 

@@ -3,11 +3,16 @@
 One thread worker per job drives appliance.jobs; the jobs post events, which come back
 here as messages. Progress events are coalesced: the latest per disk is kept and the
 panels are redrawn a few times a second.
+
+During a firmware erase the drive works alone: the panel says "waiting for the drive"
+with the elapsed time (its clock runs between two events), and the bar shows the drive's
+own progress, its time estimate, or a moving block when it gives neither.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,6 +65,46 @@ class Panel:
     eta: float | None = None
     finished: bool = False
     passed: bool = False
+    basis: str = "bytes"  # see jobs.StepProgress: bytes | drive | estimate | none
+    elapsed: float | None = None  # seconds the drive has been at work (firmware erase)
+    elapsed_at: float = 0.0  # time.monotonic() when `elapsed` was reported
+
+    @property
+    def waiting(self) -> bool:
+        return self.basis != "bytes" and not self.finished
+
+    def elapsed_now(self, now: float) -> float:
+        """The drive's working time, going on between two reports."""
+        if self.elapsed is None:
+            return 0.0
+        return self.elapsed + max(0.0, now - self.elapsed_at)
+
+    def start(self, step: str) -> None:
+        self.step, self.fraction, self.rate, self.eta = step, 0.0, 0.0, None
+        self.basis, self.elapsed = "bytes", None
+
+    def apply(self, event: jobs.StepProgress, now: float) -> None:
+        self.fraction = event.fraction
+        self.rate = event.rate_bytes_per_s
+        self.eta = event.eta_seconds
+        self.basis = event.basis
+        self.elapsed = event.elapsed_seconds
+        self.elapsed_at = now
+
+
+def step_line(panel: Panel, now: float) -> str:
+    """The line under a disk's title while it works."""
+    step = step_name(panel.step)
+    if panel.waiting:
+        elapsed = duration(panel.elapsed_now(now))
+        if panel.basis in ("drive", "estimate") and panel.eta is not None:
+            return _("{step} - waiting for the drive - {elapsed} elapsed, about {eta} "
+                     "left").format(step=step, elapsed=elapsed, eta=duration(panel.eta))
+        return _("{step} - waiting for the drive - {elapsed} elapsed").format(
+            step=step, elapsed=elapsed)
+    rate = format_rate(panel.rate) if panel.rate else "-"
+    return _("{step}   {rate}   time left {eta}").format(step=step, rate=rate,
+                                                         eta=duration(panel.eta))
 
 
 class JobEvent(Message):
@@ -98,6 +143,7 @@ class ProgressScreen(Screen[None]):
         overflow-x: hidden; }
     """
     BINDINGS = [Binding("escape", "stop", "stop")]
+    clock = staticmethod(time.monotonic)  # the panels' running clocks (tests freeze it)
 
     def __init__(self, unattended: bool = False, launch: bool = True) -> None:
         super().__init__()
@@ -107,6 +153,7 @@ class ProgressScreen(Screen[None]):
         self.panels: dict[str, Panel] = {}
         self.log_lines: list[tuple[str, bool]] = []
         self._latest: dict[str, jobs.StepProgress] = {}
+        self._steps: dict[str, str] = {}  # the step each job started last (sink order)
         self._lock = threading.Lock()
         self.run: jobs.Run | None = None
         self._jobs_left = 0
@@ -128,7 +175,7 @@ class ProgressScreen(Screen[None]):
         with VerticalScroll(id="panels"):
             for index, panel in enumerate(self.panels.values()):
                 with Vertical(classes="panel", id=f"panel-{index}"):
-                    yield Static(panel.title, classes="line")
+                    yield Static(panel.title, classes="line", markup=False)  # [serial]
                     yield Static("", classes="line step")
                     yield AsciiBar(classes="line")
         log = RichLog(id="log", wrap=True, markup=False)
@@ -149,6 +196,7 @@ class ProgressScreen(Screen[None]):
             self.launch()
 
     def redraw(self) -> None:
+        now = self.clock()
         for index, panel in enumerate(self.panels.values()):
             try:
                 box = self.query_one(f"#panel-{index}", Vertical)
@@ -161,10 +209,11 @@ class ProgressScreen(Screen[None]):
                 box.set_class(panel.passed, "done-pass")
                 box.set_class(not panel.passed, "done-fail")
             else:
-                rate = format_rate(panel.rate) if panel.rate else "-"
-                step.update(_("{step}   {rate}   time left {eta}").format(
-                    step=step_name(panel.step), rate=rate, eta=duration(panel.eta)))
-            box.query_one(AsciiBar).fraction = panel.fraction
+                step.update(step_line(panel, now))
+            bar = box.query_one(AsciiBar)
+            bar.fraction = panel.fraction
+            waiting = panel.waiting and panel.basis == "none"
+            bar.pulse = panel.elapsed_now(now) if waiting else None
 
     # --- driving the jobs -----------------------------------------------------------------
     def prepare(self) -> None:
@@ -197,32 +246,42 @@ class ProgressScreen(Screen[None]):
         job()
 
     def sink(self, event: jobs.Event) -> None:
-        """Called from the job threads: progress is coalesced, the rest becomes messages."""
-        if isinstance(event, jobs.StepProgress):
-            with self._lock:
-                self._latest[event.job_id] = event
-            return
+        """Called from the job threads: progress is coalesced, the rest becomes messages.
+
+        Events come in order: progress of a step older than the job's last StepStarted is
+        stale and dropped here; progress of the newest step is kept until the screen has
+        handled that StepStarted message (see apply_progress)."""
+        with self._lock:
+            if isinstance(event, jobs.StepProgress):
+                if self._steps.get(event.job_id, event.step) == event.step:
+                    self._latest[event.job_id] = event
+                return
+            if isinstance(event, jobs.StepStarted):
+                self._steps[event.job_id] = event.step
+                self._latest.pop(event.job_id, None)
         self.post_message(JobEvent(event))
 
     def apply_progress(self) -> None:
+        applied = False
         with self._lock:
-            latest, self._latest = self._latest, {}
-        for job_id, event in latest.items():
-            panel = self.panels.get(job_id)
-            if panel and not panel.finished and event.step == panel.step:  # never a stale step
-                panel.step = event.step
-                panel.fraction = event.fraction
-                panel.rate = event.rate_bytes_per_s
-                panel.eta = event.eta_seconds
-        if latest:
-            self.redraw()
+            for job_id, event in list(self._latest.items()):
+                panel = self.panels.get(job_id)
+                if panel is None or panel.finished:
+                    del self._latest[job_id]
+                elif event.step == panel.step:
+                    panel.apply(event, self.clock())
+                    del self._latest[job_id]
+                    applied = True
+                # else: its StepStarted message is still on its way: applied next time
+        if applied or any(panel.waiting for panel in self.panels.values()):
+            self.redraw()  # a drive at work: its clock goes on between events
 
     def on_job_event(self, message: JobEvent) -> None:
         event = message.event
         log = self.query_one(RichLog)
         if isinstance(event, jobs.StepStarted):
             panel = self.panels[event.job_id]
-            panel.step, panel.fraction, panel.rate, panel.eta = event.step, 0.0, 0.0, None
+            panel.start(event.step)
             self.add_log(f"{self.short(event.job_id)}: {step_name(event.step)}", False, log)
         elif isinstance(event, jobs.LogLine):
             self.add_log(f"{self.short(event.job_id)}: {event.text}", event.error, log)

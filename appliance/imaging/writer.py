@@ -6,7 +6,8 @@
    (a corrupt frame is fetched again once, then the write fails naming the chunk) and write
    it with O_DIRECT from a page-aligned buffer. Ranges marked must_zero are zeroed
    (BLKZEROOUT) unless the caller knows the disk already reads as zero; every other
-   unmapped range is left as the erase left it.
+   unmapped range is left as the erase left it. Progress "image" counts the zeroed bytes
+   and the written bytes against their sum.
 3. Flush, then read back every mapped byte with O_DIRECT and compare BLAKE3 per chunk; the
    must_zero ranges are read back and checked for zeros too.
 4. GPT post-steps on a larger disk (backup header to the end, optionally grow the last
@@ -54,6 +55,7 @@ BLKGETSIZE64 = 0x80081272
 BLKSSZGET = 0x1268
 BLKZEROOUT = 0x127F
 ZERO_STEP = 16 * 1024 * 1024
+ZERO_REPORT = 8 * 1024 * 1024  # zeroed between two progress events (and cancel checks)
 BATCH_BYTES = 64 * 1024 * 1024  # flushed, then read back while the next batch is written
 IMAGED, FAILED, REFUSED = "imaged", "failed", "refused"
 
@@ -223,7 +225,7 @@ class _Device:
 
 
 class _Meter:
-    """Thread-safe byte counter that emits Progress events."""
+    """Thread-safe byte counter that emits Progress events, in order (counts only grow)."""
 
     def __init__(self, path: str, phase: str, total: int, progress: ProgressCallback | None):
         self.path, self.phase, self.total, self.progress = path, phase, total, progress
@@ -234,13 +236,13 @@ class _Meter:
     def add(self, n: int) -> None:
         with self.lock:
             self.done += n
+            if self.progress is None:
+                return
             done = self.done
-        if self.progress is None:
-            return
-        elapsed = max(time.monotonic() - self.start, 1e-6)
-        rate = done / elapsed
-        eta = (self.total - done) / rate if rate > 0 else None
-        self.progress(Progress(self.path, self.phase, done, self.total, rate, eta))
+            elapsed = max(time.monotonic() - self.start, 1e-6)
+            rate = done / elapsed
+            eta = (self.total - done) / rate if rate > 0 else None
+            self.progress(Progress(self.path, self.phase, done, self.total, rate, eta))
 
 
 def load_manifest(source: Source, trust: Sequence[Path]) -> tuple[Manifest, str]:
@@ -441,7 +443,10 @@ def _write_and_check(source: Source, dev: _Device, m: Manifest,
     """Write every chunk and read it back, pipelined: chunks go out in batches; once a batch
     is written the device is flushed and that batch is read back while the next one is
     being written. Raises _Abort (nothing more is written) on the first failure."""
-    meter = _Meter(dev.path, "image", m.mapped_bytes, progress)
+    zeroing = [] if assume_zeroed else [
+        (pos, min(ZERO_REPORT, z.disk_offset + z.length - pos)) for z in m.must_zero
+        for pos in range(z.disk_offset, z.disk_offset + z.length, ZERO_REPORT)]
+    meter = _Meter(dev.path, "image", m.mapped_bytes + sum(n for _, n in zeroing), progress)
     checker = _Checker(dev, m.chunks, m.must_zero, progress, cancel)
     failed = threading.Event()
     errors: list[Msg] = []
@@ -471,10 +476,14 @@ def _write_and_check(source: Source, dev: _Device, m: Manifest,
         meter.add(c.length)
 
     t0 = time.monotonic()
-    if not assume_zeroed:
-        for z in m.must_zero:
-            dev.zero(z.disk_offset, z.length)
-            result.zero_bytes += z.length
+    if progress is not None:
+        progress(Progress(dev.path, "image", 0, meter.total))  # the step is under way
+    for offset, length in zeroing:
+        if cancel.is_set():
+            break
+        dev.zero(offset, length)
+        result.zero_bytes += length
+        meter.add(length)
     reads: list[Future[None]] = []
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="image") as wpool, \
             ThreadPoolExecutor(max(1, workers // 2), thread_name_prefix="readback") as rpool:

@@ -73,15 +73,16 @@ class AtaSecurityErase:
         sec = disk.ata_security
         return sec is not None and sec.supported and (sec.enhanced_erase or not self.enhanced)
 
-    def timeout(self, disk: Disk, info: AtaIdentify, ctx: EraseContext) -> float:
+    def estimate(self, info: AtaIdentify) -> float | None:
+        """The drive's own "time required" for this erase, in seconds (None: not given)."""
         sec = info.security
         minutes = None
         if sec is not None:
             minutes = sec.enhanced_erase_minutes if self.enhanced else sec.erase_minutes
-        if minutes:
-            seconds = minutes * 60.0
-        else:
-            seconds = disk.size_bytes / (UNKNOWN_ESTIMATE_MB_S * 1e6)
+        return minutes * 60.0 if minutes else None
+
+    def timeout(self, disk: Disk, info: AtaIdentify, ctx: EraseContext) -> float:
+        seconds = self.estimate(info) or disk.size_bytes / (UNKNOWN_ESTIMATE_MB_S * 1e6)
         return max(600.0, seconds * ctx.timeout_margin + 300.0)
 
     def run(self, disk: Disk, ctx: EraseContext) -> EraseResult:
@@ -160,8 +161,10 @@ class AtaSecurityErase:
         timeout = self.timeout(disk, info, ctx)
         result.details["timeout_seconds"] = int(timeout)
         option = "--security-erase-enhanced" if self.enhanced else "--security-erase"
-        if firmware.command(["hdparm", "--user-master", "u", option, password, disk.path],
-                            timeout, result, secret=password) is None:
+        # SECURITY ERASE UNIT blocks until done: the bar follows the drive's estimate
+        if firmware.command_waiting(["hdparm", "--user-master", "u", option, password,
+                                     disk.path], timeout, result, ctx, disk, self.name,
+                                    estimate=self.estimate(info), secret=password) is None:
             return
         after = identify(disk, result)
         if after is None or after.security is None:

@@ -18,7 +18,14 @@ from erasure.disk import Disk
 
 @dataclass
 class Progress:
-    """One progress event. `phase` is erase|verify|wait (firmware polling)."""
+    """One progress event. `phase` is erase|verify|wait (a firmware command at work).
+
+    `basis` says what `done_bytes` measures: "bytes" counted by the host (overwrite,
+    verify, image); for a firmware erase ("wait"), "drive" (the drive's own progress
+    report: NVMe SPROG, ATA/SCSI sense progress), "estimate" (elapsed time against the
+    drive's own time estimate, capped below 100% until the command returns) or "none"
+    (the drive reports nothing and gave no estimate: only `elapsed_seconds` moves).
+    """
 
     path: str
     phase: str
@@ -27,6 +34,8 @@ class Progress:
     rate_bytes_per_s: float = 0.0
     eta_seconds: float | None = None
     message: str = ""
+    elapsed_seconds: float | None = None  # since the firmware command started
+    basis: str = "bytes"  # bytes | drive | estimate | none
 
     @property
     def fraction(self) -> float:

@@ -35,8 +35,9 @@ class MmcSanitize:
         start = time.monotonic()
         firmware.expect_fill(result, "zero-or-ones", "eMMC sanitize: erased blocks read back "
                              "as zeros or ones (ERASED_MEM_CONT)")
-        res = firmware.command(["mmc", "sanitize", disk.path],
-                               float(ctx.options.get("mmc_timeout", TIMEOUT_S)), result)
+        res = firmware.command_waiting(["mmc", "sanitize", disk.path],
+                                       float(ctx.options.get("mmc_timeout", TIMEOUT_S)), result,
+                                       ctx, disk, self.name)
         result.seconds = time.monotonic() - start
         if res is not None:
             result.status = "erased"
@@ -63,8 +64,9 @@ class MmcErase:
             return result
         firmware.expect_fill(result, "zero-or-ones", "eMMC erase: erased blocks read back as "
                              "zeros or ones (ERASED_MEM_CONT)")
-        res = firmware.command(["mmc", "erase", kind, "0", str(last), disk.path],
-                               float(ctx.options.get("mmc_timeout", TIMEOUT_S)), result)
+        res = firmware.command_waiting(["mmc", "erase", kind, "0", str(last), disk.path],
+                                       float(ctx.options.get("mmc_timeout", TIMEOUT_S)), result,
+                                       ctx, disk, self.name)
         result.seconds = time.monotonic() - start
         if res is not None:
             result.details["erase_type"] = kind

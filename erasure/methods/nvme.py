@@ -86,8 +86,11 @@ class NvmeFormat:
             firmware.expect_fill(result, "zero-or-ones", "format with user data erase: the "
                                  "namespace reads back as zeros or ones")
         timeout = float(ctx.options.get("format_timeout", FORMAT_TIMEOUT_S))
-        res = firmware.command(["nvme", "format", disk.path, f"--ses={self.ses}",
-                                f"--lbaf={caps.lbaf_in_use}", "--force"], timeout, result)
+        # Format NVM reports no progress and the drive gives no time estimate: the wait
+        # reports the elapsed time until the command returns
+        res = firmware.command_waiting(["nvme", "format", disk.path, f"--ses={self.ses}",
+                                        f"--lbaf={caps.lbaf_in_use}", "--force"], timeout,
+                                       result, ctx, disk, self.name)
         result.seconds = time.monotonic() - start
         if res is None:
             return result

@@ -41,8 +41,8 @@ class OpalPsidRevert:
         result.details["condition"] = firmware.CRYPTO_CONDITION
         if not firmware.take_before_samples(disk, result):
             return result
-        res = firmware.command(["sedutil-cli", "--PSIDrevert", psid, disk.path], TIMEOUT_S, result,
-                               secret=psid)
+        res = firmware.command_waiting(["sedutil-cli", "--PSIDrevert", psid, disk.path],
+                                       TIMEOUT_S, result, ctx, disk, self.name, secret=psid)
         result.seconds = time.monotonic() - start
         if res is not None:
             result.status = "erased"
