@@ -124,7 +124,7 @@ class ResultsScreen(Screen[None]):
                                     + (" -selected" if i == self.selected else ""),
                                     id=f"result-{i}"):
                         yield Static(_("PASS") if r.passed else _("FAIL"), classes="word")
-                        yield Static(self.describe(r, sent), classes="about")
+                        yield Static(self.describe(r, sent), classes="about", markup=False)
             url = self.selected_url()
             if url and self.wide:
                 with Vertical(id="qr-side"):

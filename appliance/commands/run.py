@@ -165,7 +165,11 @@ def _printer(names: dict[str, str]) -> jobs.EventSink:
             now = time.monotonic()
             if now - last.get(event.job_id, 0.0) >= 5 or event.fraction >= 1:
                 last[event.job_id] = now
-                warn(f"{who}: {event.step} {event.fraction:5.1%}")
+                if event.waiting and event.basis != "drive":
+                    warn(_("{who}: {step}, waiting for the drive, {seconds:.0f} s").format(
+                        who=who, step=event.step, seconds=event.elapsed_seconds or 0))
+                else:
+                    warn(f"{who}: {event.step} {event.fraction:5.1%}")
     return sink
 
 

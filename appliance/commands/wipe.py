@@ -359,6 +359,15 @@ class _Display:
             return
         if self.quiet:
             return
+        if event.basis == "none":  # the drive reports nothing: say it is alive every 30 s
+            tick = int((event.elapsed_seconds or 0) // 30)
+            with self.lock:
+                if self.steps.get((event.path, "wait"), -1) >= tick:
+                    return
+                self.steps[(event.path, "wait")] = tick
+            warn(_("{path}: waiting for the drive, {seconds} s elapsed").format(
+                path=event.path, seconds=int(event.elapsed_seconds or 0)))
+            return
         step = int(event.fraction * 10)
         with self.lock:
             if self.steps.get((event.path, event.phase), -1) >= step:
