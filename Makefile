@@ -18,7 +18,7 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make git util-linux e2fspro
 
 help:
 	@echo "make demo   - the whole appliance demo (ISO, ledger, QEMU, unattended run)"
-	@echo "make test   - lint, unit, integration, ledger and VM tests"
+	@echo "make test   - lint, unit, integration, ledger, the ISO booted in QEMU (stick, NVMe purge)"
 	@echo "make bench  - benchmarks against fio, dd, nwipe, bmaptool"
 	@echo "make image  - build the live ISO    make stick DEV=/dev/sdX - write a stick"
 
@@ -69,7 +69,7 @@ test: venv lint
 	bash tests/tools/start-postgres.sh
 	$(BIN)/pytest -q -p no:cacheprovider tests; rc=$$?; [ $$rc -eq 0 -o $$rc -eq 5 ]
 
-# The VM tests: boot the live ISO in QEMU (TCG) with NVMe, SATA, stick and external USB disks.
+# Every VM test, also the long scenarios (unattended, offline, power cut, two netbooted machines).
 test-vm: venv
 	bash tests/tools/start-postgres.sh
 	ARDOISE_VM_TESTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e
