@@ -46,7 +46,7 @@ from erasure import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
-GUEST_LEDGER = "10.0.2.100"
+GUEST_LEDGER = "10.0.2.100"  # tests/e2e/vm.py HOST_ALIAS: the guestfwd address
 BATCH = "demo-batch"
 NVME_MARKER = b"OPEQ-DONOR-NVME-PAYROLL"
 SATA_MARKER = b"OPEQ-DONOR-SATA-LETTERS"
@@ -56,28 +56,6 @@ RUN_TIMEOUT = 3600.0
 
 def say(text: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-# ---- the relay QEMU's guestfwd runs for each guest connection --------------------------------
-def relay(host: str, port: int) -> int:
-    """Copy stdin -> host:port and host:port -> stdout until both sides close."""
-    sock = socket.create_connection((host, port))
-    fds = [0, sock.fileno()]
-    while fds:
-        for fd in select.select(fds, [], [])[0]:
-            data = os.read(fd, 65536) if fd == 0 else sock.recv(65536)
-            if not data:
-                if fd == 0:
-                    sock.shutdown(socket.SHUT_WR)
-                    fds.remove(0)
-                else:
-                    return 0
-            elif fd == 0:
-                sock.sendall(data)
-            else:
-                while data:
-                    data = data[os.write(1, data):]
-    return 0
 
 
 # ---- ledger ------------------------------------------------------------------------------------
@@ -111,16 +89,7 @@ class Ledger:
             [sys.executable, "-m", "ledger.cli", "serve", "--db", self.db, "--host", "127.0.0.1",
              "--port", str(self.port)], stdout=log, stderr=log, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2):
-                    break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the ledger did not start:\n"
-                                       + self.log_path.read_text(errors="replace")[-2000:]) from None
-                time.sleep(0.3)
+        wait_healthy(self.url, self.proc, self.log_path)
         self.token = self.cli("token", "create", "--name", "demo-reader").split()[-1]
         return self
 
@@ -131,13 +100,34 @@ class Ledger:
             return json.loads(response.read())
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_server(self.proc)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path,
+                 timeout: float = 240) -> None:
+    """Wait until the ledger at `url` answers /healthz (a loaded machine is slow to import
+    FastAPI); RuntimeError with the tail of its log when it exits or does not answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the ledger did not start:\n"
+                                   + log_path.read_text(errors="replace")[-2000:]) from None
+            time.sleep(0.3)
+
+
+def stop_server(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM a server still running, SIGKILL it after 20 s."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 # ---- inclusion proofs (RFC 9162 2.1.3.2) --------------------------------------------------------
@@ -300,9 +290,9 @@ def make_kit(work: Path, ledger: Ledger | None) -> Kit:
 # ---- the VM ------------------------------------------------------------------------------------
 def ledger_netdev(port: int) -> str:
     """User networking that reaches nothing but the ledger on the host's 127.0.0.1."""
-    fwd = (f"guestfwd=tcp:{GUEST_LEDGER}:80-cmd:{sys.executable} -m appliance.demo --relay "
-           f"127.0.0.1 {port}")
-    return f"user,id=net0,restrict=on,{fwd}"
+    from tests.e2e.vm import guestfwd
+
+    return f"user,id=net0,restrict=on,{guestfwd(port)}"
 
 
 def ledger_vm_class() -> Any:
@@ -538,10 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m appliance.demo", description=__doc__.split("\n")[0])
     p.add_argument("--workdir", type=Path, default=ROOT / "build" / "demo")
     p.add_argument("--firmware", default="secure-boot", choices=["secure-boot", "uefi", "bios"])
-    p.add_argument("--relay", nargs=2, metavar=("HOST", "PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.relay:
-        return relay(args.relay[0], int(args.relay[1]))
 
     def interrupted(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -99,11 +99,10 @@ def _validator() -> Callable[[dict[str, Any]], str | None]:
 
 
 @dataclass(frozen=True)
-class CertificateFacts:
-    """The columns the ledger indexes, copied out of a certificate."""
+class ListedFacts:
+    """What the ledger lists of a certificate (a row of GET /api/v1/certificates)."""
 
     id: str
-    key_id: str
     issued_at: str
     host_serial: str
     media_model: str
@@ -114,6 +113,14 @@ class CertificateFacts:
     method: str
     nist_level: str
     verification: str
+
+
+@dataclass(frozen=True)
+class CertificateFacts(ListedFacts):
+    """The columns the ledger indexes, copied out of a certificate: the listed facts and the
+    signing key's id."""
+
+    key_id: str
 
     def columns(self) -> dict[str, str]:
         return dict(self.__dict__)

@@ -32,11 +32,19 @@ def run(args: argparse.Namespace) -> int:
     except KeyExists as exc:
         raise Refused(_("a key exists already at {path} (use --force to replace it)").format(
             path=exc)) from exc
+    return report_key_pair(args, key_path, pub_path, _("Signing key written to {path}"),
+                           _("Public key (enrol it on the ledger): {path}"))
+
+
+def report_key_pair(args: argparse.Namespace, key_path: Path, pub_path: Path, key_line: str,
+                    pub_line: str) -> int:
+    """Tell where a new key pair was written and its key id (`key_line` and `pub_line` are
+    translated templates with {path}), or the same as JSON with --json."""
     kid = key_id(load_public_pem(pub_path.read_bytes()))
     if args.json:
         emit_json({"key": str(key_path), "public_key": str(pub_path), "key_id": kid})
     else:
-        say(_("Signing key written to {path}").format(path=key_path))
-        say(_("Public key (enrol it on the ledger): {path}").format(path=pub_path))
+        say(key_line.format(path=key_path))
+        say(pub_line.format(path=pub_path))
         say(_("Key id: {key_id}").format(key_id=kid))
     return EXIT_OK

@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.certificate import CertificateError, key_id, load_private_pem, load_public_pem
+from appliance.commands.keygen import report_key_pair
 from appliance.config import ConfigError, parse
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
 from appliance.i18n import _
@@ -66,14 +67,9 @@ def keygen(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         raise Refused(_("{path} exists already: a site key is never overwritten").format(
             path=exc)) from exc
-    kid = key_id(load_public_pem(pub_path.read_bytes()))
-    if args.json:
-        emit_json({"key": str(key_path), "public_key": str(pub_path), "key_id": kid})
-    else:
-        say(_("Site signing key: {path} (keep it off the rack machines)").format(path=key_path))
-        say(_("Public key for the image's /etc/ardoise/site-keys/: {path}").format(path=pub_path))
-        say(_("Key id: {key_id}").format(key_id=kid))
-    return EXIT_OK
+    return report_key_pair(args, key_path, pub_path,
+                           _("Site signing key: {path} (keep it off the rack machines)"),
+                           _("Public key for the image's /etc/ardoise/site-keys/: {path}"))
 
 
 def _check_content(data: bytes, source: str) -> None:

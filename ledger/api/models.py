@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.validation import ListedFacts
 
 HEX64 = r"^[0-9a-f]{64}$"
 
@@ -35,19 +38,9 @@ class CertificateRecord(BaseModel):
     certificate: dict[str, object]
 
 
-class CertificateSummary(BaseModel):
-    id: str
+@dataclass(frozen=True)
+class CertificateSummary(ListedFacts):
     leaf_index: int
-    issued_at: str
-    host_serial: str
-    media_model: str
-    media_serial: str
-    batch: str
-    donor: str
-    status: str
-    method: str
-    nist_level: str
-    verification: str
 
 
 class SearchPage(BaseModel):

@@ -3,6 +3,7 @@ signature) and enroll with a token; reads need a bearer token."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Annotated, Any
 
@@ -138,7 +139,7 @@ def search(request: Request, _: Reader,
 
 
 def summary(row: Any) -> dict[str, Any]:
-    return {k: getattr(row, k) for k in m.CertificateSummary.model_fields}
+    return {f.name: getattr(row, f.name) for f in dataclasses.fields(m.CertificateSummary)}
 
 
 @router.get("/certificates/{certificate_id}/proof", response_model=m.InclusionProof,

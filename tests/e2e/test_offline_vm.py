@@ -14,20 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.demo import (
-    Ledger,
-    SerialDrain,
-    demo_config,
-    guest_jobs,
-    guest_spool,
-    ledger_certificates,
-    ledger_vm_class,
-    make_kit,
-    make_stick,
-    mounted_data,
-)
-from tests.e2e.test_unattended_vm import wait_until
-from tests.e2e.vm import Disk, MiB, count_marker
+from appliance.demo import demo_config, guest_jobs, guest_spool, mounted_data
+from tests.e2e.lab import booted, donor_disks, ledger_lab, wait_until
+from tests.e2e.vm import count_marker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("real_commands"), pytest.mark.timeout(4800)]
 
@@ -45,25 +34,14 @@ def host_spool(stick: Path) -> dict[str, list[str]]:
 
 def test_offline_run_spools_then_delivers_exactly_once(ardoise_iso: Path, tmp_path: Path
                                                        ) -> None:
-    ledger = Ledger(tmp_path).start()
-    LedgerVM = ledger_vm_class()
-    try:
-        kit = make_kit(tmp_path, ledger)
-        stick = make_stick(ardoise_iso, tmp_path, kit.keys, kit.publisher / "appliance.pub.pem",
-                           kit.manifest.parent,
-                           config=demo_config(batch=BATCH, countdown=10, after="poweroff"))
-        nvme = Disk.create(tmp_path / "nvme.img", "nvme", 64 * MiB, NVME_MARKER,
-                           serial="ARDONVME01")
-        sata = Disk.create(tmp_path / "sata.img", "sata", 64 * MiB, SATA_MARKER,
-                           serial="ARDOSATA01")
+    with ledger_lab(ardoise_iso, tmp_path,
+                    demo_config(batch=BATCH, countdown=10, after="poweroff")) as lab:
+        ledger, stick = lab.ledger, lab.stick
+        nvme, sata = donor_disks(tmp_path, NVME_MARKER, SATA_MARKER, "ARDONVME01", "ARDOSATA01")
 
         # boot 1: no network card
-        vm = LedgerVM(None, stick, boot_as="usb", disks=[nvme, sata], firmware="uefi",
-                      workdir=tmp_path / "vm1")
-        try:
-            vm.start()
-            vm.wait_ready(timeout=BOOT_TIMEOUT)
-            drain = SerialDrain(vm)
+        vm = lab.vm([nvme, sata], tmp_path / "vm1", online=False)
+        with booted(vm, BOOT_TIMEOUT) as drain:
             wait_until("both jobs spooled",
                        lambda: sorted(guest_jobs(vm).values()) == ["spooled", "spooled"],
                        2400, vm, every=10)
@@ -71,8 +49,6 @@ def test_offline_run_spools_then_delivers_exactly_once(ardoise_iso: Path, tmp_pa
             assert len(guest_spool(vm)["pending"]) == 2
             drain.stop()
             vm.poweroff()
-        finally:
-            vm.kill()
         spooled = host_spool(stick)
         assert len(spooled["pending"]) == 2 and spooled["sent"] == [], spooled
         assert ledger.get(f"/api/v1/certificates?batch={BATCH}")["total"] == 0
@@ -84,24 +60,16 @@ def test_offline_run_spools_then_delivers_exactly_once(ardoise_iso: Path, tmp_pa
             demo_config(batch=BATCH, countdown=10, after="stay", unattended=False))
         with mounted_data(stick) as data:
             (data / "ardoise.yaml").write_text((tmp_path / "ardoise.yaml").read_text())
-        vm = LedgerVM(ledger.port, stick, boot_as="usb", disks=[nvme, sata], firmware="uefi",
-                      workdir=tmp_path / "vm2")
-        try:
-            vm.start()
-            vm.wait_ready(timeout=BOOT_TIMEOUT)
-            drain = SerialDrain(vm)
+        vm = lab.vm([nvme, sata], tmp_path / "vm2")
+        with booted(vm, BOOT_TIMEOUT) as drain:
             wait_until("both certificates sent", lambda: len(guest_spool(vm)["sent"]) == 2,
                        900, vm, every=5)
             time.sleep(30)  # the uplink keeps running: nothing is sent twice
             assert guest_spool(vm) == {"pending": [], "sent": spooled["pending"]}
             drain.stop()
             vm.poweroff()
-        finally:
-            vm.kill()
-        checked = ledger_certificates(ledger, tmp_path, kit.pubkey, batch=BATCH)
+        checked = lab.certificates(tmp_path, batch=BATCH)
         total = ledger.get("/api/v1/log/root")["tree_size"]
-    finally:
-        ledger.stop()
     assert sorted(c.cert["id"] for c in checked) == spooled["pending"]
     assert total == 2  # the log holds two entries in all: no duplicate
     for c in checked:

@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -35,36 +34,25 @@ from typing import Any
 import pytest
 
 from appliance.certificate import load_private_pem
+from appliance.demo import free_port
 from appliance.siteconfig import generate_site_key
-from tests.e2e.vm import ROOT, VM, Disk, VMError, count_marker, ensure_image
-from tests.integration.test_rack_ledger import LedgerProcess, Site, free_port
+from tests.e2e.vm import (
+    HOST_ALIAS,
+    ROOT,
+    VM,
+    Disk,
+    VMError,
+    count_marker,
+    ensure_image,
+    guestfwd,
+)
+from tests.integration.test_rack_ledger import LedgerProcess, Site
 
 pytestmark = pytest.mark.e2e
 MiB = 1 << 20
-GUEST_SERVER = "http://10.0.2.100"
+GUEST_SERVER = f"http://{HOST_ALIAS}"
 CACHE = ROOT / "build" / "netboot-test"
 DONE = "every certificate is at the ledger"
-
-RELAY = r'''
-import os, select, socket, sys
-sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-fds = [0, sock.fileno()]
-while fds:
-    for fd in select.select(fds, [], [])[0]:
-        data = os.read(fd, 65536) if fd == 0 else sock.recv(65536)
-        if not data:
-            if fd == 0:
-                sock.shutdown(socket.SHUT_WR)
-                fds.remove(0)
-            else:
-                sys.exit(0)
-        elif fd == 0:
-            sock.sendall(data)
-        else:
-            while data:
-                data = data[os.write(1, data):]
-'''
-
 
 def file_sha(path: Path) -> str:
     digest = hashlib.sha256()
@@ -114,10 +102,10 @@ def rack_site(netboot_tree: tuple[Path, Path], tmp_path_factory: pytest.TempPath
 class NetbootVM(VM):
     """A VM with no boot medium: iPXE from the NIC ROM, or QEMU's -kernel/-initrd."""
 
-    def __init__(self, *, port: int, relay: Path, http: Path | None = None, ipxe: bool = False,
+    def __init__(self, *, port: int, http: Path | None = None, ipxe: bool = False,
                  serial_number: str, **kwargs: object) -> None:
         super().__init__(Path("/dev/null"), firmware="bios", mem="2048M", **kwargs)  # type: ignore[arg-type]
-        self.port, self.relay, self.http, self.ipxe = port, relay, http, ipxe
+        self.port, self.http, self.ipxe = port, http, ipxe
         self.serial_number = serial_number
 
     def command_line(self) -> list[str]:
@@ -125,8 +113,7 @@ class NetbootVM(VM):
         # no boot medium: drop its -blockdev and -device
         i = next(n for n, a in enumerate(args) if a == "-blockdev" and '"boot"' in args[n + 1])
         del args[i:i + 4]
-        fwd = f"guestfwd=tcp:10.0.2.100:80-cmd:{sys.executable} {self.relay} 127.0.0.1 {self.port}"
-        net = f"user,id=net0,restrict=on,{fwd}"
+        net = f"user,id=net0,restrict=on,{guestfwd(self.port)}"
         if self.ipxe:
             net += f",bootfile={GUEST_SERVER}/netboot/ardoise.ipxe"
         args[args.index("user,id=net0,restrict=on")] = net
@@ -223,17 +210,15 @@ def test_two_netbooted_machines(rack_site: Site, tmp_path: Path) -> None:
     admin = ledger.token(enroll=False)
     rack_site.publish("rack.yaml", rack_site.rack_yaml(batch, ledger.token()).replace(
         ledger.url, GUEST_SERVER))
-    relay = tmp_path / "relay.py"
-    relay.write_text(RELAY)
     http = ledger.netboot
 
     disks = {name: Disk.create(tmp_path / f"{name}.img", "sata", size=48 * MiB,
                                marker=f"DONOR-{name}-".encode(), serial=f"ARDRACK{name}")
              for name in ("a", "b")}
     started = time.monotonic()
-    vm_a = NetbootVM(port=ledger.port, relay=relay, ipxe=True, serial_number="RACK-A-01",
+    vm_a = NetbootVM(port=ledger.port, ipxe=True, serial_number="RACK-A-01",
                      disks=[disks["a"]], workdir=tmp_path / "vm-a", name="rack-a")
-    vm_b = NetbootVM(port=ledger.port, relay=relay, http=http, serial_number="RACK-B-02",
+    vm_b = NetbootVM(port=ledger.port, http=http, serial_number="RACK-B-02",
                      disks=[disks["b"]], workdir=tmp_path / "vm-b", name="rack-b")
     with vm_a, vm_b:
         vm_a.start()
@@ -259,15 +244,13 @@ def test_power_cut_then_reboot(rack_site: Site, tmp_path: Path) -> None:
     """Machine C is killed mid-erase: lost contact, never erased; booted again, it ends."""
     ledger = rack_site.ledger
     admin = ledger.token(enroll=False)
-    relay = tmp_path / "relay.py"
-    relay.write_text(RELAY)
     http = ledger.netboot
     big = Disk.create(tmp_path / "c.img", "sata", size=1024 * MiB, marker=b"DONOR-c-",
                       serial="ARDRACKC")
     cut_batch = "rack-vm-cut"
     rack_site.publish("rack.yaml", rack_site.rack_yaml(cut_batch, ledger.token()).replace(
         ledger.url, GUEST_SERVER))
-    vm_c = NetbootVM(port=ledger.port, relay=relay, http=http, serial_number="RACK-C-03",
+    vm_c = NetbootVM(port=ledger.port, http=http, serial_number="RACK-C-03",
                      disks=[big], workdir=tmp_path / "vm-c1", name="rack-c")
     with vm_c:
         vm_c.start()
@@ -279,7 +262,7 @@ def test_power_cut_then_reboot(rack_site: Site, tmp_path: Path) -> None:
     assert len(rows) == 1 and rows[0]["state"] == "lost"
     assert rows[0]["jobs"][0]["status"] == "running"
     assert ledger.certificates(cut_batch, admin) == []
-    vm_c2 = NetbootVM(port=ledger.port, relay=relay, http=http, serial_number="RACK-C-03",
+    vm_c2 = NetbootVM(port=ledger.port, http=http, serial_number="RACK-C-03",
                       disks=[big], workdir=tmp_path / "vm-c2", name="rack-c")
     with vm_c2:
         vm_c2.start()

@@ -41,6 +41,8 @@ API::
   on every request that touches `sector` (512-byte units).
 * `fill_with_marker(path, marker, stride)`, `count_marker(path, marker)`,
   `sha256_file(path, length=None)`.
+* `guestfwd(port)`: the `-netdev user` option that lets the guest reach the host's
+  127.0.0.1:port as http://10.0.2.100 (relay.py, one process a connection).
 * `ensure_image()` builds (or reuses, by input hash) the ISO with image-build/build.sh;
   `ensure_stick(iso, out)` writes a stick image with image-build/make-stick.sh.
 
@@ -59,6 +61,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +79,8 @@ FIRMWARE = {
     "uefi": ("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd", False),
 }
 READY_MARKER = "ardoise-session: ready"
+HOST_ALIAS = "10.0.2.100"  # the address at which the guest reaches the host (guestfwd)
+RELAY = Path(__file__).with_name("relay.py")
 
 
 class VMError(AssertionError):
@@ -199,6 +204,13 @@ def ensure_stick(iso: Path, out: Path, data_size: str = "64M", add: Sequence[Pat
         argv += ["--add", str(path)]
     _run(argv, timeout)
     return out
+
+
+def guestfwd(port: int) -> str:
+    """The `-netdev user` option through which the guest's HOST_ALIAS:80 reaches the host's
+    127.0.0.1:`port` and nothing else (with restrict=on): QEMU runs relay.py for each
+    connection."""
+    return f"guestfwd=tcp:{HOST_ALIAS}:80-cmd:{sys.executable} {RELAY} 127.0.0.1 {port}"
 
 
 class QMP:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,17 +26,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from appliance.demo import free_port, stop_server, wait_healthy
 from appliance.siteconfig import generate_site_key, sign_bytes
 from tests.integration.loopdev import Loops, MiB, count_markers, sha256
 
 pytestmark = pytest.mark.integration
 LOST_AFTER = 4.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -73,26 +67,15 @@ class LedgerProcess:
              "--port", str(self.port), "--netboot", str(self.netboot),
              "--lost-after", str(self.lost_after)],
             stdout=self._log, stderr=self._log)
-        deadline = time.monotonic() + 240  # a loaded CI machine is slow to import FastAPI
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2):
-                    return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(self.log_path.read_text()[-2000:]) from None
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("ledger did not start")
+        try:
+            wait_healthy(self.url, self.proc, self.log_path)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_server(self.proc)
         if getattr(self, "_log", None):
             self._log.close()
 
