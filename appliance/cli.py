@@ -89,6 +89,9 @@ def _early_language(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if requested_command(argv) is None and "--version" in argv:
+        print(f"ardoise {__version__}")  # without importing every command (the boot waits)
+        return 0
     _early_language(argv)
     args = build_parser(requested_command(argv)).parse_args(argv)
     logging.basicConfig(

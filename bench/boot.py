@@ -7,16 +7,21 @@ sign of a usable console on ttyS0: the login prompt (plain) or the Ardoise sessi
 line (ours). Goal: ours ≤ 1.3 × plain.
 
     python -m bench boot [--runs N] [--firmware secure-boot|uefi|bios] [--boot-as cdrom|usb]
+                         [--logs DIR]   # results: bench/results/boot-{latest,<date>}.{json,md}
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +31,7 @@ from tests.e2e.vm import READY_MARKER, ROOT, VM, VMError, ensure_image, ensure_s
 # multi-user.target reached counts as ready for it
 PLAIN_READY = r"login: |[#$] $|Reached target .*Multi-User System"
 GOAL = 1.3
+RESULTS = Path(__file__).parent / "results"
 
 
 def build_plain(timeout: float = 3600) -> Path:
@@ -40,11 +46,16 @@ def build_plain(timeout: float = 3600) -> Path:
 
 
 def time_boot(iso: Path, ready: str, workdir: Path, firmware: str, boot_as: str,
-              timeout: float = 2400) -> float:
-    with VM(iso, boot_as=boot_as, firmware=firmware, workdir=workdir) as vm:
-        vm.start()
-        vm.expect(ready, timeout=timeout)
-        return vm.elapsed()
+              timeout: float = 2400, keep_log: Path | None = None) -> float:
+    try:
+        with VM(iso, boot_as=boot_as, firmware=firmware, workdir=workdir) as vm:
+            vm.start()
+            vm.expect(ready, timeout=timeout)
+            return vm.elapsed()
+    finally:
+        if keep_log is not None and (workdir / "serial.log").exists():
+            keep_log.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(workdir / "serial.log", keep_log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,11 +67,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="boot both images at once (on a busy host both then see the same load)")
     parser.add_argument("--plain-iso", type=Path, help="use this plain ISO (default: build it)")
     parser.add_argument("--iso", type=Path, help="use this Ardoise ISO (default: build it)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where results are written")
+    parser.add_argument("--logs", type=Path, help="keep each boot's serial console log here")
     args = parser.parse_args(argv)
 
     plain = args.plain_iso or build_plain()
     ours = args.iso or ensure_image()
     times: dict[str, list[float]] = {"plain": [], "ardoise": []}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="ardoise-bench-boot-") as tmp:
         images = {"plain": plain, "ardoise": ours}
         if args.boot_as == "usb":
@@ -71,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
             def boot(name: str, run: int = run) -> float:
                 ready = PLAIN_READY if name == "plain" else READY_MARKER
+                log = args.logs / f"{name}-{run + 1}.serial.log" if args.logs else None
                 return time_boot(images[name], ready, Path(tmp) / f"{name}-{run}",
-                                 args.firmware, args.boot_as)
+                                 args.firmware, args.boot_as, keep_log=log)
 
             if args.parallel:
                 with ThreadPoolExecutor(max_workers=2) as pool:
@@ -85,11 +100,51 @@ def main(argv: list[str] | None = None) -> int:
     plain_s = statistics.median(times["plain"])
     ours_s = statistics.median(times["ardoise"])
     ratio = ours_s / plain_s
-    print(f"plain trixie live ISO  {plain_s:6.1f} s  ({plain.stat().st_size / 2**20:.0f} MiB)")
-    print(f"Ardoise ISO            {ours_s:6.1f} s  ({ours.stat().st_size / 2**20:.0f} MiB)")
-    print(f"ratio                  {ratio:6.2f} x  (goal <= {GOAL} x: "
-          f"{'met' if ratio <= GOAL else 'NOT met'})")
+    report = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "firmware": args.firmware, "boot_as": args.boot_as, "runs": args.runs,
+        "parallel": args.parallel,
+        "images": {name: {"file": path.name, "bytes": path.stat().st_size}
+                   for name, path in (("plain", plain), ("ardoise", ours))},
+        "seconds": times, "median_seconds": {"plain": plain_s, "ardoise": ours_s},
+        "ratio": ratio, "goal": GOAL,
+        "load_average": {"before": load_before, "after": os.getloadavg()},
+    }
+    text = markdown(report)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in (f"boot-{stamp}", "boot-latest"):
+        (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.out / f"{name}.md").write_text(text)
+    print(text, end="")
     return 0
+
+
+def markdown(report: dict) -> str:
+    med, images = report["median_seconds"], report["images"]
+    mib = {name: image["bytes"] / 2**20 for name, image in images.items()}
+    load = report["load_average"]
+    lines = [
+        f"Boot benchmark, {report['date']}: QEMU TCG, {report['firmware']}, booted as "
+        f"{report['boot_as']}, {report['runs']} run(s) each, "
+        f"{'both at once' if report['parallel'] else 'one after the other'}; the clock stops "
+        "at the first usable console on ttyS0 (plain: login prompt; Ardoise: the session's "
+        "ready line, after `ardoise --version` has run). Load average before "
+        f"{', '.join(f'{x:.1f}' for x in load['before'])}, after "
+        f"{', '.join(f'{x:.1f}' for x in load['after'])} (2 vCPU host).",
+        "",
+        "| image | size | median s | runs (s) |",
+        "|---|---:|---:|---|",
+    ]
+    labels = {"plain": "plain trixie live ISO", "ardoise": "Ardoise ISO"}
+    for name in ("plain", "ardoise"):
+        runs = ", ".join(f"{x:.1f}" for x in report["seconds"][name])
+        lines.append(f"| {labels[name]} ({images[name]['file']}) | {mib[name]:.0f} MiB "
+                     f"| {med[name]:.1f} | {runs} |")
+    verdict = "met" if report["ratio"] <= report["goal"] else "NOT met"
+    lines += ["", f"Ratio Ardoise ÷ plain: {report['ratio']:.2f} (goal ≤ {report['goal']}: "
+              f"{verdict})."]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -85,3 +85,80 @@ def test_stick_image_has_the_ardoise_data_partition(stick_template: Path, ardois
     probe = subprocess.run(["blkid", "-p", "-O", str(data["start"] * 512), "-o", "export",
                             str(stick_template)], capture_output=True, text=True, timeout=30).stdout
     assert "TYPE=exfat" in probe and "LABEL=ARDOISE" in probe
+
+
+# Files of the base layer that the checks below read (unsquashfs keeps their dates).
+BASE_FILES = [
+    "etc/default/keyboard", "etc/default/console-setup",
+    "etc/console-setup/cached_setup_terminal.sh", "etc/console-setup/cached_setup_keyboard.sh",
+    "etc/systemd/system/NetworkManager.service", "etc/modprobe.d/ardoise-no-amd-gpu.conf",
+    "etc/.updated", "usr/lib/systemd/system/NetworkManager.service",
+]
+
+
+@pytest.fixture(scope="module")
+def base_layer(ardoise_iso: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The base squashfs: a few files unpacked, and the listing of every path."""
+    tmp = tmp_path_factory.mktemp("base")
+    squashfs = extract(ardoise_iso, "/live/filesystem.squashfs", tmp)
+    listing = subprocess.run(["unsquashfs", "-lc", "-d", "", str(squashfs)], check=True,
+                             capture_output=True, text=True, timeout=300).stdout
+    site = "opt/ardoise/lib/python3.13/site-packages"
+    wanted = [*BASE_FILES, f"{site}/textual/__pycache__/__init__.cpython-313.pyc"]
+    subprocess.run(["unsquashfs", "-quiet", "-no-progress", "-d", str(tmp / "root"),
+                    str(squashfs), *wanted], check=True, capture_output=True, timeout=300)
+    squashfs.unlink()
+    return tmp / "root", listing
+
+
+def test_iso_size_goal(ardoise_iso: Path) -> None:
+    assert ardoise_iso.stat().st_size <= 450 * 10**6
+
+
+def test_console_setup_uses_its_build_time_cache(base_layer: tuple[Path, str]) -> None:
+    # console-setup.sh recompiles the keymap (minutes on a slow machine) unless its cache is
+    # strictly newer than both configuration files
+    root, _ = base_layer
+    cache = (root / "etc/console-setup/cached_setup_terminal.sh").stat().st_mtime
+    for config in ("etc/default/keyboard", "etc/default/console-setup"):
+        assert (root / config).stat().st_mtime < cache
+    assert "loadkeys" in (root / "etc/console-setup/cached_setup_keyboard.sh").read_text()
+
+
+def test_consoles_do_not_wait_for_the_network(base_layer: tuple[Path, str]) -> None:
+    root, listing = base_layer
+    ours = (root / "etc/systemd/system/NetworkManager.service").read_text()
+    package = (root / "usr/lib/systemd/system/NetworkManager.service").read_text()
+    assert "Before=network.target" in package
+    assert "Before=network.target" not in ours and "ExecStart=" in ours
+    wants = {line.rsplit("/", 1)[-1] for line in listing.splitlines()
+             if "/etc/systemd/system/multi-user.target.wants/" in line}
+    assert "NetworkManager.service" in wants and "ardoise-data.service" in wants
+    assert not wants & {"wpa_supplicant.service", "smartmontools.service", "cron.service"}
+    assert "TIMESTAMP_NSEC=" in (root / "etc/.updated").read_text()
+
+
+def test_venv_byte_code_is_not_checked_against_sources(base_layer: tuple[Path, str]) -> None:
+    root, _ = base_layer
+    pyc = root / "opt/ardoise/lib/python3.13/site-packages/textual/__pycache__"
+    flags = struct.unpack_from("<I", (pyc / "__init__.cpython-313.pyc").read_bytes(), 4)[0]
+    assert flags == 1  # hash-based, unchecked
+    # the standard library's byte-code too (live-build's own hooks delete it)
+    _, listing = base_layer
+    assert "/usr/lib/python3.13/__pycache__/argparse.cpython-313.pyc" in listing.splitlines()
+
+
+def test_trimmed_but_firmware_and_tools_kept(base_layer: tuple[Path, str]) -> None:
+    _, listing = base_layer
+    paths = set(listing.splitlines())
+    assert not any(p.startswith("/usr/share/man/") for p in paths)
+    assert not any(p.startswith("/usr/share/doc/") and not p.endswith("/copyright")
+                   for p in paths if p.count("/") > 4)
+    firmware = [p.rsplit("/", 1)[-1] for p in paths if p.startswith("/usr/lib/firmware/iwlwifi-")]
+    # Surface Pro 7: Intel AX201 (Qu, HR radio)
+    assert any(f.startswith("iwlwifi-Qu-b0-hr-b0-") and f.endswith(".ucode") for f in firmware)
+    assert any(f.startswith("iwlwifi-so-a0-gf-a0-") for f in firmware)
+    for tool in ("nvme", "hdparm", "smartctl", "sg_sanitize", "mmc", "sedutil-cli", "sgdisk",
+                 "dmidecode", "lspci", "lsusb", "lsblk", "nmcli"):
+        assert any(p.endswith(f"bin/{tool}") for p in paths), tool
+    assert "/usr/share/consolefonts/Lat15-Terminus32x16.psf.gz" in paths

@@ -51,3 +51,16 @@ def test_build_usage_errors(tmp_path: Path) -> None:
     img.write_bytes(bytes(4096))
     assert main(["image", "build", str(img), "--out", str(tmp_path), "--sign-key",
                  str(bad_key)]) == 2
+
+
+def test_version_answers_without_importing_the_commands() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from appliance.cli import main; rc = main(['--version']); "
+            "print(sorted(m for m in sys.modules if m.startswith('appliance.commands.'))); "
+            "sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0].startswith("ardoise ")
+    assert out[1] == "[]"
