@@ -52,7 +52,10 @@ REPORTS = "/api/v1/boot-reports"
 
 
 class SiteConfigError(Exception):
-    """The config must not be used; str() is the reason, for people (one line)."""
+    """The config must not be used; str() is the reason, for people (one line).
+    `reported`: whether the ledger's log took the refusal (None: not tried)."""
+
+    reported: bool | None = None
 
 
 class Unreachable(SiteConfigError):
@@ -247,15 +250,26 @@ def load_site_config(url: str, timeout: float = 20.0,
                                   ca_url=cmdline_value("ardoise.ca_url"), timeout=timeout)
         except Unreachable as exc:
             if time.monotonic() + wait > deadline:
-                report_refusal(url, "bad_config", str(exc))
+                exc.reported = report_refusal(url, "bad_config", str(exc))
                 raise
             print("ardoise: " + _("{error}: trying again in {n} s").format(error=exc, n=int(wait)),
                   file=sys.stderr, flush=True)
             time.sleep(wait)
             wait = min(wait * 2, 20.0)
         except SiteConfigError as exc:
-            report_refusal(url, "bad_config", str(exc))
+            exc.reported = report_refusal(url, "bad_config", str(exc))
             raise
+
+
+def refusal_reported(error: BaseException) -> bool | None:
+    """Whether the ledger took the report of this refused config (the SiteConfigError
+    behind a ConfigError), None if no report was tried."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, SiteConfigError):
+            return seen.reported
+        seen = seen.__cause__
+    return None
 
 
 def report_target(config_url: str) -> str | None:

@@ -70,6 +70,8 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if netboot is not None:
         app.mount("/netboot", StaticFiles(directory=netboot), name="netboot")
+        if (netboot / "grub").is_dir():  # UEFI HTTP boot: Debian's GRUB asks for /grub/grub.cfg
+            app.mount("/grub", StaticFiles(directory=netboot / "grub"), name="netboot-grub")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -4,20 +4,32 @@ Flow: bad config → ErrorScreen; low battery without AC → BatteryScreen; else
 Confirm (typed, or the unattended countdown) → Progress → Results. F2 switches French /
 English at any time. The App never touches a disk: ProgressScreen's workers drive
 appliance.jobs and post messages back.
+
+Rack mode (a netbooted machine whose config came from the network): a refused site config
+shows RackRefusedScreen; otherwise appliance.unattended.RackLink enrolls in the background,
+the dashboard shows its status (site, ledger, enrollment, last heartbeat delivered) and
+offers no erasure until the machine is enrolled; a refused enrollment shows
+RackRefusedScreen with the ledger's reason.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.message import Message
 
 from appliance.i18n import get_language, set_language
 from appliance.survey import Survey
-from appliance.unattended import make_uplink
+from appliance.unattended import RackLink, RackStatus, make_uplink, rack_status
 from tui.dashboard import DashboardScreen
-from tui.error import BatteryScreen, ConfigErrorScreen
+from tui.error import BatteryScreen, ConfigErrorScreen, RackRefusedScreen
+
+
+class RackChanged(Message):
+    """Posted from the rack link's threads (post_message is thread-safe)."""
 
 
 class ArdoiseApp(App[int]):
@@ -37,24 +49,75 @@ class ArdoiseApp(App[int]):
         self.launch_jobs = launch_jobs
         self.uplink: Any = None  # appliance.uplink.Uplink, sending the spool in the background
         self.claimed: int | None = None  # the run lock, taken for an unattended countdown
+        # rack mode: the status the screens show, and the link that keeps it (None when
+        # jobs are not launched: tests and training set `rack_status` themselves)
+        self.rack_status: RackStatus | None = (
+            rack_status(survey.config) if survey.config_error is None else None)
+        self.rack: RackLink | None = None
 
     def on_mount(self) -> None:
         self.theme = "ansi-dark"
         if self.survey.config.language:
             set_language(self.survey.config.language)
         if self.launch_jobs and self.survey.config_error is None:
-            self.uplink = make_uplink(self.survey.config, self.survey.data_dir)
-            if self.uplink is not None:
-                self.uplink.start()  # certificates leave as soon as a network is there
+            if self.rack_status is not None:
+                self.start_rack()  # enrollment first; the rack session sends certificates
+            else:
+                self.uplink = make_uplink(self.survey.config, self.survey.data_dir)
+                if self.uplink is not None:
+                    self.uplink.start()  # certificates leave as soon as a network is there
         self.push_screen(self.first_screen())
 
     def on_unmount(self) -> None:
         if self.uplink is not None:
             self.uplink.stop(timeout=2)
+        if self.rack is not None:
+            import threading
 
-    def first_screen(self) -> ConfigErrorScreen | BatteryScreen | DashboardScreen:
-        if self.survey.config_error is not None:
-            return ConfigErrorScreen(self.survey.config_error)
+            link, self.rack = self.rack, None
+            link.on_change = lambda status: None
+            threading.Thread(target=link.close, name="rack-close", daemon=True).start()
+
+    def now(self) -> datetime:
+        """The clock the screens show ages with (a still picture in tests)."""
+        return datetime.now(UTC)
+
+    def start_rack(self) -> None:
+        host = None
+        if self.survey.host is not None:
+            from appliance.siteconfig import primary_mac
+
+            h = self.survey.host
+            host = {"serial": h.serial or "", "product": h.product or "",
+                    "maker": h.manufacturer or "", "mac": primary_mac()}
+        self.rack = RackLink(self.survey.config, self.survey.data_dir, host=host,
+                             on_change=lambda status: self.post_message(RackChanged()))
+        self.rack_status = self.rack.status
+        self.rack.start()
+
+    def on_rack_changed(self, message: RackChanged) -> None:
+        status = self.rack_status
+        if status is None:
+            return
+        if status.enrollment == "refused":
+            if not isinstance(self.screen, RackRefusedScreen):
+                self.switch_screen(self.first_screen())
+            return
+        if isinstance(self.screen, DashboardScreen):
+            self.screen.rack_changed()
+
+    def first_screen(self) -> ConfigErrorScreen | BatteryScreen | DashboardScreen | RackRefusedScreen:
+        error = self.survey.config_error
+        if error is not None and error.source.startswith(("http://", "https://")):
+            from appliance.siteconfig import refusal_reported
+
+            return RackRefusedScreen("config", error.source, error.reason,
+                                     reported=refusal_reported(error))
+        if error is not None:
+            return ConfigErrorScreen(error)
+        if self.rack_status is not None and self.rack_status.enrollment == "refused":
+            return RackRefusedScreen("enrollment", self.rack_status.ledger,
+                                     self.rack_status.reason)
         if self.survey.battery_refusal:
             return BatteryScreen()
         return DashboardScreen()

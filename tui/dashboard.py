@@ -1,8 +1,12 @@
 """Dashboard: the machine, every disk with its plan (or why it is left alone), power,
-network, ledger and image. Enter asks for confirmation; nothing is touched before."""
+network, ledger and image. Enter asks for confirmation; nothing is touched before.
+
+Rack mode adds the site, the ledger, the enrollment and the last heartbeat delivered, and
+offers no erasure (nor the unattended countdown) until the machine is enrolled."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -17,6 +21,7 @@ from textual.widgets import Static
 from appliance import __version__
 from appliance.i18n import _, format_size, get_language, ngettext
 from appliance.jobs import Target
+from appliance.unattended import RackStatus
 from tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
@@ -60,6 +65,45 @@ def disk_table(targets: list[Target]) -> Table:
     return table
 
 
+def age(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    if seconds < 120:
+        return ngettext("{n} second ago", "{n} seconds ago", seconds).format(n=seconds)
+    minutes = seconds // 60
+    return ngettext("{n} minute ago", "{n} minutes ago", minutes).format(n=minutes)
+
+
+def rack_lines(status: RackStatus, now: datetime) -> Text:
+    """The rack block of the dashboard: mode, site, ledger, enrollment, last heartbeat."""
+    text = Text()
+    text.append(_("RACK MODE: started from the network, no stick; results are kept in memory "
+                  "until the ledger has them"), style="bold bright_cyan")
+    text.append("\n" + _("Site: {site}").format(site=status.site))
+    text.append("\n" + _("Ledger: {url}").format(url=status.ledger or _("none")))
+    text.append("\n" + _("Enrollment: "))
+    if status.enrolled:
+        text.append(_("enrolled (appliance key {key})").format(key=status.key_id[:16]),
+                    style="bold bright_green")
+    elif status.enrollment == "refused":
+        text.append(_("refused: {reason}").format(reason=status.reason), style="bold bright_red")
+    else:
+        text.append(_("waiting for the ledger..."), style="bold bright_yellow")
+        if status.reason:
+            text.append(" " + status.reason, style="yellow")
+    text.append("\n" + _("Last heartbeat: "))
+    if status.last_delivery is None:
+        text.append(_("none delivered yet"), style="yellow")
+    else:
+        when = status.last_delivery.astimezone(UTC)
+        text.append(_("delivered at {time} UTC ({age})").format(
+            time=when.strftime("%H:%M:%S"), age=age((now - when).total_seconds())))
+    if status.undelivered:
+        text.append("  " + ngettext("({n} not delivered since)", "({n} not delivered since)",
+                                    status.undelivered).format(n=status.undelivered),
+                    style="yellow")
+    return text
+
+
 def on_serial_console() -> bool:
     import os
 
@@ -87,16 +131,18 @@ class DashboardScreen(Screen[None]):
                      classes="title")
         image = cfg.image.manifest or _("none (erase only)")
         ledger = cfg.ledger.url or _("none (certificates stay on the stick)")
-        facts = "\n".join([
-            host_line(s.host),
-            _("Power: {state}").format(state=s.battery.describe()),
-            _("Network: {state}").format(state=s.network.describe()),
-            _("Ledger: {url}").format(url=ledger) + self.spool_note(),
-            _("Image: {image}").format(image=image),
-            _("Erase: {level}, verification {verify}").format(
-                level=level_name(cfg.erase.level), verify=cfg.erase.verify),
-        ])
-        yield Static(facts, classes="facts", id="facts")
+        rack = self.ardoise.rack_status
+        lines = [host_line(s.host),
+                 _("Power: {state}").format(state=s.battery.describe()),
+                 _("Network: {state}").format(state=s.network.describe())]
+        if rack is None:  # in rack mode the ledger is in the rack block
+            lines.append(_("Ledger: {url}").format(url=ledger) + self.spool_note())
+        lines += [_("Image: {image}").format(image=image),
+                  _("Erase: {level}, verification {verify}").format(
+                      level=level_name(cfg.erase.level), verify=cfg.erase.verify)]
+        if rack is not None:
+            yield Static(rack_lines(rack, self.ardoise.now()), classes="facts", id="rack")
+        yield Static("\n".join(lines), classes="facts", id="facts")
         if s.recovered:
             yield Static(ngettext(
                 "{n} disk was interrupted last time (power cut?): reported INCOMPLETE, "
@@ -107,14 +153,40 @@ class DashboardScreen(Screen[None]):
         with VerticalScroll(id="disks"):
             yield Static(disk_table(s.targets), id="disk-table")
         count = len(s.selected)
-        if count:
-            msg = ngettext("{n} disk will be erased. Press Enter to start.",
-                           "{n} disks will be erased. Press Enter to start.", count).format(n=count)
-            yield Static(msg, classes="warning", id="verdict")
-        else:
-            yield Static(_("No disk can be erased on this computer."), classes="warning", id="verdict")
+        yield Static(self.verdict(), classes="warning", id="verdict")
         keys = [("Enter", _("Erase")), ("R", _("Refresh")), ("F2", other_language()), ("Q", _("Quit"))]
-        yield KeyBar(keys if count else keys[1:])
+        yield KeyBar(keys if count and self.may_erase() else keys[1:])
+
+    def may_erase(self) -> bool:
+        """Rack mode erases nothing before the ledger enrolled this machine."""
+        rack = self.ardoise.rack_status
+        return rack is None or rack.enrolled
+
+    def verdict(self) -> str:
+        count = len(self.ardoise.survey.selected)
+        if not count:
+            return _("No disk can be erased on this computer.")
+        if not self.may_erase():
+            return ngettext("{n} disk can be erased once the ledger has enrolled this computer.",
+                            "{n} disks can be erased once the ledger has enrolled this computer.",
+                            count).format(n=count)
+        return ngettext("{n} disk will be erased. Press Enter to start.",
+                        "{n} disks will be erased. Press Enter to start.", count).format(n=count)
+
+    def rack_changed(self) -> None:
+        """The rack link changed (enrolled, a heartbeat): redraw; start what waited."""
+        if self._waiting_for_rack and self.may_erase():
+            self._waiting_for_rack = False
+            self.refresh(recompose=True)  # the Enter key and the verdict appear
+            self.start_countdown()
+        else:
+            self.update_rack()
+
+    def update_rack(self) -> None:
+        rack = self.ardoise.rack_status
+        if rack is not None:
+            for widget in self.query("#rack").results(Static):
+                widget.update(rack_lines(rack, self.ardoise.now()))
 
     def spool_note(self) -> str:
         from appliance.spool import Spool
@@ -128,7 +200,17 @@ class DashboardScreen(Screen[None]):
         return "  " + ngettext("({n} certificate waiting to be sent)",
                                "({n} certificates waiting to be sent)", pending).format(n=pending)
 
+    _waiting_for_rack = False
+
     def on_mount(self) -> None:
+        if self.ardoise.rack_status is not None:
+            self.set_interval(1.0, self.update_rack)  # the heartbeat's age
+            if not self.may_erase():
+                self._waiting_for_rack = True  # rack_changed redraws once enrolled
+                return
+        self.start_countdown()
+
+    def start_countdown(self) -> None:
         s = self.ardoise.survey
         if s.config.unattended.enabled and s.selected and self.ardoise.auto_countdown:
             self.ardoise.auto_countdown = False  # once: a cancelled countdown stays cancelled
@@ -149,7 +231,7 @@ class DashboardScreen(Screen[None]):
         from tui.confirm import ConfirmScreen
 
         count = len(self.ardoise.survey.selected)
-        if not count:
+        if not count or not self.may_erase():
             return
 
         def decided(go: bool | None) -> None:

@@ -1,4 +1,5 @@
-"""Screens that stop before anything is touched: a bad config, a low battery, a problem."""
+"""Screens that stop before anything is touched: a bad config, a refused rack machine, a low
+battery, a problem."""
 
 from __future__ import annotations
 
@@ -56,6 +57,69 @@ class ConfigErrorScreen(Screen[None]):
 
     def action_quit(self) -> None:
         self.app.exit(2)
+
+
+class RackRefusedScreen(Screen[None]):
+    """Rack mode refused: a site config that failed its check, or an enrollment the ledger
+    refused. Shows the reason on the machine's screen; nothing is erased."""
+
+    DEFAULT_CSS = CSS.format(name="RackRefusedScreen")
+    BINDINGS = [Binding("r", "retry", "retry"), Binding("q", "quit", "quit")]
+
+    def __init__(self, what: str, where: str, reason: str, reported: bool | None = None) -> None:
+        super().__init__()
+        self.what = what  # "config" | "enrollment"
+        self.where = where  # the config URL, or the ledger URL
+        self.reason = reason
+        self.reported = reported
+
+    def compose(self) -> ComposeResult:
+        if self.what == "config":
+            title = _("Rack mode: the site configuration was refused")
+            where = _("Configuration: {url}").format(url=self.where)
+            hint = _("The configuration must be signed by the site key this image trusts. "
+                     "Ask your supervisor to fix it, then press R or restart the computer.")
+        else:
+            title = _("Rack mode: the ledger refused this computer")
+            where = _("Ledger: {url}").format(url=self.where)
+            hint = _("The site configuration must carry a valid enrollment token. Ask your "
+                     "supervisor to fix it, then press R or restart the computer.")
+        yield Static(title, classes="title")
+        with Vertical():
+            yield Static(_("Nothing was touched. No disk will be erased on this computer."),
+                         classes="danger")
+            yield Static(where)
+            yield Static(_("Reason: {reason}").format(reason=self.reason), id="reason")
+            if self.reported is True:
+                yield Static(_("The ledger's log has the reason too."), id="reported")
+            elif self.reported is False:
+                yield Static(_("The ledger could not be told: only this screen has the reason."),
+                             id="reported")
+            yield Static(hint, classes="hint")
+        yield KeyBar([("R", _("Try again")), ("F2", _("other language")), ("Q", _("Quit"))])
+
+    def action_retry(self) -> None:
+        from appliance import survey
+
+        app: ArdoiseApp = self.app  # type: ignore[assignment]
+        s = app.survey
+        if self.what == "config":
+            app.survey = survey.take(self.where, s.data_dir, s.devices)
+            app.rack_status = None
+            if app.survey.config_error is None:
+                from appliance.unattended import rack_status
+
+                app.rack_status = rack_status(app.survey.config)
+                if app.launch_jobs and app.rack_status is not None:
+                    app.start_rack()
+        elif app.launch_jobs:
+            app.start_rack()
+        elif app.rack_status is not None:
+            return  # nothing to try again without a rack link (tests, training)
+        app.show_dashboard()
+
+    def action_quit(self) -> None:
+        self.app.exit(3)
 
 
 class BatteryScreen(Screen[None]):

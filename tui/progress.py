@@ -219,8 +219,13 @@ class ProgressScreen(Screen[None]):
     def prepare(self) -> None:
         s = self.ardoise.survey
         claimed, self.ardoise.claimed = self.ardoise.claimed, None
-        self.run = jobs.Run(s.config, s.data_dir, s.targets, self.sink, self.cancel, s.host,
-                            claimed=claimed)
+        # rack mode: the enrolled session's journal (in RAM, mirrored to the ledger) and its
+        # sink (heartbeats at every step) carry the run
+        rack = self.ardoise.rack.session if self.ardoise.rack is not None else None
+        self.run = jobs.Run(s.config, s.data_dir, s.targets,
+                            rack.sink(self.sink) if rack is not None else self.sink,
+                            self.cancel, s.host, claimed=claimed,
+                            journal=rack.journal if rack is not None else None)
         for job in self.run.jobs:
             d = job.disk
             self.panels[job.job_id] = Panel(
@@ -231,7 +236,8 @@ class ProgressScreen(Screen[None]):
         assert self.run is not None
         run = self.run
         s = self.ardoise.survey
-        if self.ardoise.uplink is not None:  # the ledger's rack view follows every disk
+        rack = self.ardoise.rack.session if self.ardoise.rack is not None else None
+        if rack is None and self.ardoise.uplink is not None:  # the rack view follows every disk
             self.heartbeat = Heartbeat(
                 self.ardoise.uplink,
                 lambda: heartbeat_document(s.data_dir, run.host, s.config.batch,

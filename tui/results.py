@@ -14,7 +14,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from appliance import unattended as unattended_mode
-from appliance.i18n import _, format_size
+from appliance.i18n import _, format_size, ngettext
 from appliance.jobs import JobResult
 from tui.widgets.keybar import KeyBar
 from tui.widgets.qr import QrCode
@@ -189,7 +189,17 @@ class ResultsScreen(Screen[None]):
     def finish_unattended(self) -> None:
         s = self.ardoise.survey
         uplink = self.ardoise.uplink
-        if uplink is not None:
+        rack = self.ardoise.rack.session if self.ardoise.rack is not None else None
+        if rack is not None:  # nothing is powered off with an undelivered certificate
+            self.app.call_from_thread(self.say_after, _("Sending the certificates..."))
+            pending = rack.finish(self.stop_after)
+            if pending:
+                self.app.call_from_thread(self.say_after, ngettext(
+                    "{n} certificate is not at the ledger yet: this computer stays on.",
+                    "{n} certificates are not at the ledger yet: this computer stays on.",
+                    pending).format(n=pending))
+                return
+        elif uplink is not None:
             self.app.call_from_thread(self.say_after, _("Sending the certificates..."))
             unattended_mode.deliver(uplink, 300, self.stop_after)
         after = s.config.unattended.after

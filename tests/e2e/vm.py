@@ -117,6 +117,9 @@ class Disk:
     serial: str = ""
     faults: list[Fault] = field(default_factory=list)
     readonly: bool = False
+    # QEMU throttles the guest's writes to this many bytes/s (a slow disk: a test that
+    # must act while an erase is still running)
+    write_bps: int | None = None
 
     @classmethod
     def create(cls, path: Path, kind: str, size: int = 64 * MiB, marker: bytes | None = None,
@@ -302,14 +305,23 @@ class VM:
             "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}",
         ]
 
-    def _blockdev(self, node: str, path: Path, faults: Sequence[Fault], readonly: bool) -> list[str]:
+    def _blockdev(self, node: str, path: Path, faults: Sequence[Fault], readonly: bool,
+                  write_bps: int | None = None) -> list[str]:
         file: dict[str, object] = {"driver": "file", "filename": str(path)}
         if faults:
             conf = self.workdir / f"{node}.blkdebug"
             conf.write_text("\n".join(f.config() for f in faults))
             file = {"driver": "blkdebug", "config": str(conf), "image": file}
-        spec = {"node-name": node, "driver": "raw", "read-only": readonly, "file": file}
-        return ["-blockdev", json.dumps(spec)]
+        spec: dict[str, object] = {"node-name": node, "driver": "raw", "read-only": readonly,
+                                   "file": file}
+        if not write_bps:
+            return ["-blockdev", json.dumps(spec)]
+        del spec["node-name"]
+        group = f"tg-{node}"
+        throttled = {"node-name": node, "driver": "throttle", "throttle-group": group,
+                     "read-only": readonly, "file": spec}
+        return ["-object", f"throttle-group,id={group},x-bps-write={write_bps}",
+                "-blockdev", json.dumps(throttled)]
 
     def command_line(self) -> list[str]:
         w = self.workdir
@@ -347,7 +359,7 @@ class VM:
         sata_port = 1
         for i, disk in enumerate(self.disks):
             node = f"disk{i}"
-            args += self._blockdev(node, disk.path, disk.faults, disk.readonly)
+            args += self._blockdev(node, disk.path, disk.faults, disk.readonly, disk.write_bps)
             serial = disk.serial or f"ARDOISEDISK{i:02d}"
             if disk.kind == "nvme":
                 args += ["-device", f"nvme,drive={node},serial={serial}"]

@@ -87,6 +87,8 @@ def test_serve_over_tls_with_netboot(tmp_path: Path) -> None:
     netboot = tmp_path / "netboot"
     netboot.mkdir()
     (netboot / "vmlinuz").write_bytes(b"kernel")
+    (netboot / "grub").mkdir()
+    (netboot / "grub" / "grub.cfg").write_bytes(b"linux /netboot/vmlinuz")
     cert, tls_key = _self_signed(tmp_path)
     port = _free_port()
     log = (tmp_path / "serve.log").open("wb")
@@ -116,6 +118,8 @@ def test_serve_over_tls_with_netboot(tmp_path: Path) -> None:
                 time.sleep(0.3)
         assert health["status"] == "ok"
         assert get("/netboot/vmlinuz") == (200, b"kernel")
+        # UEFI HTTP boot: Debian's network GRUB reads /grub/grub.cfg at the server's root
+        assert get("/grub/grub.cfg") == (200, b"linux /netboot/vmlinuz")
         for n in range(4):
             assert get("/api/v1/certificates", orjson.dumps(certificate(key, n)))[0] == 201
         head = json.loads(get("/api/v1/log/root")[1])
