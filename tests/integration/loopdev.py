@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from erasure import runner
@@ -63,6 +66,20 @@ class Loops:
                 time.sleep(0.1)
         for where in left:
             runner.run(["umount", where], timeout=30, check=False)
+
+
+
+@contextmanager
+def loop_box(prefix: str) -> Iterator[Loops]:
+    """Loops in a fresh folder under /var/tmp (a short path: a loop device's stable id is its
+    backing file's path), detached and removed on the way out."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    box = Loops(workdir)
+    try:
+        yield box
+    finally:
+        box.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def write_markers(path: Path, size: int, every: int = 64 * 1024) -> int:

@@ -10,8 +10,6 @@ the next, as it does with a real multi-gigabyte image.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,20 +21,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from appliance import config, inventory, jobs
 from appliance.imaging import writer
 from appliance.imaging.build import build_image
-from tests.integration.loopdev import Loops, MiB
+from tests.integration.loopdev import Loops, MiB, loop_box
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def loops(real_commands: None) -> Iterator[Loops]:
-    workdir = Path(tempfile.mkdtemp(prefix="ardprog-", dir="/var/tmp"))
-    box = Loops(workdir)
-    try:
+    with loop_box("ardprog-") as box:
         yield box
-    finally:
-        box.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_image_step_reports_growing_bytes_to_every_front_end(loops: Loops, tmp_path: Path,

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.demo import free_port, stop_server, wait_healthy
 from appliance.siteconfig import generate_site_key, sign_bytes
-from tests.integration.loopdev import Loops, MiB, count_markers, sha256
+from tests.integration.loopdev import Loops, MiB, count_markers, loop_box, sha256
 
 pytestmark = pytest.mark.integration
 LOST_AFTER = 4.0
@@ -155,13 +155,8 @@ def admin(site: Site) -> str:
 
 @pytest.fixture
 def loops(real_commands: None) -> Iterator[Loops]:
-    workdir = Path(tempfile.mkdtemp(prefix="ardrk-", dir="/var/tmp"))
-    box = Loops(workdir)
-    try:
+    with loop_box("ardrk-") as box:
         yield box
-    finally:
-        box.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def machine(site: Site, config_url: str, device: str, ram: Path,

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from appliance import config, jobs, survey
 from appliance.journal import STATES, Journal
 from appliance.spool import Spool
 from erasure import runner
-from tests.integration.loopdev import Loops, MiB, count_markers, sha256, write_markers
+from tests.integration.loopdev import Loops, MiB, count_markers, loop_box, sha256, write_markers
 
 pytestmark = pytest.mark.integration
 SIZE = 64 * MiB
@@ -42,14 +40,8 @@ erase:
 
 @pytest.fixture
 def loops(real_commands: None) -> Iterator[Loops]:
-    # a short folder: a loop device's stable id is its backing file's path
-    workdir = Path(tempfile.mkdtemp(prefix="ardrun-", dir="/var/tmp"))
-    box = Loops(workdir)
-    try:
+    with loop_box("ardrun-") as box:
         yield box
-    finally:
-        box.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def read_only_loop(loops: Loops, size: int = SIZE) -> tuple[str, Path]:
