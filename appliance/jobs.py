@@ -566,13 +566,57 @@ def collect_host() -> Any:
 
 
 def recover_unfinished(data_dir: Path, config: Config) -> list[str]:
-    """Jobs a power cut interrupted: issue their INCOMPLETE certificates. Returns their ids."""
+    """Jobs a power cut interrupted: issue their INCOMPLETE certificates (exactly one each).
+    Returns the certificates' paths.
+
+    The live image starts a session on every console at once: the first one recovers under
+    the journal's recovery lock while the others wait, then they find nothing unfinished and
+    report the certificates issued since this boot, so every console tells the technician.
+    Jobs of a run under way (its lock is taken: see claim()) are live, never recovered."""
+    import fcntl
+    import os
+
     from appliance import certify
     from appliance.journal import Journal
+    from appliance.spool import Spool
 
     journal = Journal(data_dir)
-    if not journal.unfinished():
-        return []
-    done = certify.incomplete_certificates(journal, data_dir, host=collect_host(),
-                                           context=cert_context(config))
+    lock = os.open(journal.directory / ".recover.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not journal.unfinished():
+            spool = Spool(data_dir)
+            return [str(spool.path(cert_id)) for cert_id in closed_since_boot(journal)
+                    if spool.contains(cert_id)]
+        try:
+            run_lock = claim(data_dir)
+        except RunBusy:
+            return []
+        try:
+            done = certify.incomplete_certificates(journal, data_dir, host=collect_host(),
+                                                   context=cert_context(config))
+        finally:
+            os.close(run_lock)
+    finally:
+        os.close(lock)
     return [str(path) for path in done]
+
+
+def closed_since_boot(journal: Any, uptime: str = "/proc/uptime") -> list[str]:
+    """Certificate ids of the interrupted jobs this boot's recovery closed."""
+    import time
+    from datetime import UTC, datetime
+
+    try:
+        booted = time.time() - float(Path(uptime).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    ids = []
+    for job in journal.jobs():
+        event = job.history[-1] if job.history else {}
+        if job.state != "closed" or not event.get("certificate_id"):
+            continue
+        at = datetime.fromisoformat(str(event["at"]).replace("Z", "+00:00"))
+        if at.replace(tzinfo=at.tzinfo or UTC).timestamp() >= booted:
+            ids.append(str(event["certificate_id"]))
+    return ids

@@ -136,3 +136,51 @@ def test_journaled_ata_password_outlives_the_interrupted_job(tmp_path: Path) -> 
     assert reopened.journaled_password(reopened.get(job).disk_id) == "ardoise-0123abcd"
     assert "dropped" not in (tmp_path / "journal" / f"{job}.json").read_text()
     assert reopened.journaled_password("another-disk") is None
+
+
+def _recover_in_child(data_dir: str, out: str) -> None:
+    from appliance import jobs
+    from appliance.config import Config
+
+    Path(out).write_text(json.dumps(jobs.recover_unfinished(Path(data_dir), Config())))
+
+
+def test_two_consoles_recovering_at_once_issue_one_incomplete_certificate(tmp_path: Path) -> None:
+    """The live image starts a session on tty1 and on ttyS0 at the same moment: a power cut's
+    interrupted job must get one INCOMPLETE certificate, and both consoles must report it."""
+    import multiprocessing
+
+    journal = Journal(tmp_path)
+    for n in range(3):
+        cut = journal.start(certsample.sata_disk(), f"run{n}")
+        journal.transition(cut, "planned", level="clear")
+        journal.transition(cut, "erasing", method="overwrite")
+    ctx = multiprocessing.get_context("fork")
+    children = [ctx.Process(target=_recover_in_child, args=(str(tmp_path), str(tmp_path / f"o{i}")))
+                for i in range(4)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+        assert child.exitcode == 0
+    reports = [sorted(json.loads((tmp_path / f"o{i}").read_text())) for i in range(4)]
+    assert len(Spool(tmp_path).pending()) == 3
+    assert journal.unfinished() == []
+    assert all(report == reports[0] for report in reports), reports  # every console tells
+    assert len(reports[0]) == 3
+
+
+def test_a_live_run_is_never_recovered(tmp_path: Path) -> None:
+    from appliance import jobs
+    from appliance.config import Config
+
+    journal = Journal(tmp_path)
+    live = journal.start(certsample.sata_disk(), "run1")
+    journal.transition(live, "erasing", method="overwrite")
+    held = jobs.claim(tmp_path)  # another console's run is under way
+    try:
+        assert jobs.recover_unfinished(tmp_path, Config()) == []
+        assert [j.job_id for j in journal.unfinished()] == [live]
+    finally:
+        os.close(held)
+    assert len(jobs.recover_unfinished(tmp_path, Config())) == 1
