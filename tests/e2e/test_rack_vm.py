@@ -247,6 +247,7 @@ def test_power_cut_then_reboot(rack_site: Site, tmp_path: Path) -> None:
     http = ledger.netboot
     big = Disk.create(tmp_path / "c.img", "sata", size=1024 * MiB, marker=b"DONOR-c-",
                       serial="ARDRACKC")
+    big.write_bps = 8 * MiB  # 2 min of erasing however fast the host: the cut lands mid-erase
     cut_batch = "rack-vm-cut"
     rack_site.publish("rack.yaml", rack_site.rack_yaml(cut_batch, ledger.token()).replace(
         ledger.url, GUEST_SERVER))
