@@ -117,9 +117,12 @@ class NetbootVM(VM):
         if self.ipxe:
             net += f",bootfile={GUEST_SERVER}/netboot/ardoise.ipxe"
         args[args.index("user,id=net0,restrict=on")] = net
-        if self.ipxe:
-            args[args.index("virtio-net-pci,netdev=net0")] = "virtio-net-pci,netdev=net0,bootindex=0"
-        else:
+        # a MAC of its own per machine (QEMU's default is the same for every VM)
+        mac = "52:54:00:" + ":".join(
+            hashlib.sha256(self.serial_number.encode()).hexdigest()[i:i + 2] for i in (0, 2, 4))
+        nic = f"virtio-net-pci,netdev=net0,mac={mac}" + (",bootindex=0" if self.ipxe else "")
+        args[args.index("virtio-net-pci,netdev=net0")] = nic
+        if not self.ipxe:
             assert self.http is not None
             script = (self.http / "ardoise.ipxe").read_text()
             line = next(x for x in script.splitlines() if x.startswith("kernel "))
