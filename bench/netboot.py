@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from appliance.demo import stop_server
 
 MB = 1_000_000
 PIECE = 8 << 20
@@ -76,12 +77,7 @@ def server(kind: str, directory: Path, db: Path) -> Iterator[str]:
         wait_http(probe, proc)
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_server(proc)
 
 
 def parallel_fetch(url: str, clients: int, size: int) -> dict[str, float]:
