@@ -614,8 +614,9 @@ def closed_since_boot(journal: Any, uptime: str = "/proc/uptime") -> list[str]:
     ids = []
     for job in journal.jobs():
         event = job.history[-1] if job.history else {}
-        if job.state != "closed" or not event.get("certificate_id"):
-            continue
+        if job.state != "closed" or not event.get("certificate_id") \
+                or not str(event.get("reason", "")).startswith("interrupted"):
+            continue  # (a job whose own certificate was spooled before the cut is not one)
         at = datetime.fromisoformat(str(event["at"]).replace("Z", "+00:00"))
         if at.replace(tzinfo=at.tzinfo or UTC).timestamp() >= booted:
             ids.append(str(event["certificate_id"]))

@@ -155,6 +155,11 @@ def test_two_consoles_recovering_at_once_issue_one_incomplete_certificate(tmp_pa
         cut = journal.start(certsample.sata_disk(), f"run{n}")
         journal.transition(cut, "planned", level="clear")
         journal.transition(cut, "erasing", method="overwrite")
+    # and one cut after its own certificate reached the spool: closed, not INCOMPLETE
+    spooled = journal.start(certsample.nvme_disk(), "run3")
+    doc = certsample.document(job_id=spooled)
+    journal.transition(spooled, "certified", certificate_id=doc["id"])
+    Spool(tmp_path).put(certify.sign_document(doc, certify.load_key(tmp_path)))
     ctx = multiprocessing.get_context("fork")
     children = [ctx.Process(target=_recover_in_child, args=(str(tmp_path), str(tmp_path / f"o{i}")))
                 for i in range(4)]
@@ -164,10 +169,10 @@ def test_two_consoles_recovering_at_once_issue_one_incomplete_certificate(tmp_pa
         child.join(60)
         assert child.exitcode == 0
     reports = [sorted(json.loads((tmp_path / f"o{i}").read_text())) for i in range(4)]
-    assert len(Spool(tmp_path).pending()) == 3
+    assert len(Spool(tmp_path).pending()) == 4  # 3 INCOMPLETE + the one spooled before
     assert journal.unfinished() == []
     assert all(report == reports[0] for report in reports), reports  # every console tells
-    assert len(reports[0]) == 3
+    assert len(reports[0]) == 3 and not any(doc["id"] in path for path in reports[0])
 
 
 def test_a_live_run_is_never_recovered(tmp_path: Path) -> None:
