@@ -13,7 +13,7 @@ import pytest
 
 from appliance.demo import demo_config, guest_jobs, guest_spool
 from tests.e2e.lab import booted, donor_disks, ledger_lab, screens_to_docs, tty1_shows, wait_until
-from tests.e2e.vm import count_marker
+from tests.e2e.vm import MiB, count_marker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("real_commands"), pytest.mark.timeout(3600)]
 
@@ -30,6 +30,9 @@ def test_unattended_run_delivers_then_powers_off(ardoise_iso: Path, tmp_path: Pa
                         demo_config(batch=BATCH, countdown=60, after="poweroff")) as lab:
             nvme, sata = donor_disks(tmp_path, NVME_MARKER, SATA_MARKER, "ARDUNVME01",
                                      "ARDUSATA01")
+            # QEMU throttles the SATA disk's writes (1 MiB/s: its 64 MiB take a minute) so
+            # that "erasing" is still on the screen when a fast host looks
+            sata.write_bps = 1 * MiB
             assert count_marker(nvme.path, NVME_MARKER) > 0 and count_marker(sata.path, SATA_MARKER) > 0
             vm = lab.vm([nvme, sata], tmp_path / "vm", firmware="secure-boot", mem="1536M")
             with booted(vm, BOOT_TIMEOUT) as drain:
