@@ -153,11 +153,10 @@ def poll(check: Callable[[], tuple[bool, float | None, Any]], timeout: float, in
         if elapsed >= timeout:
             out.timed_out = True
             return out
-        message = Msg("{what}: waiting for the drive", what=what)
         if fraction is None:
-            ctx.emit(Progress(disk.path, "wait", 0, disk.size_bytes, message=message,
-                              elapsed_seconds=elapsed, basis="none"))
+            ctx.emit(waiting(disk, what, elapsed))
         else:
+            message = Msg("{what}: waiting for the drive", what=what)
             fraction = min(max(fraction, 0.0), 1.0)
             first = fraction if first is None else first
             eta = None

@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,20 +133,28 @@ class Site:
         return "".join(lines)
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    workdir = Path(tempfile.mkdtemp(prefix="ardrack-", dir="/var/tmp"))
-    ledger = LedgerProcess(workdir).start()
-    key_path, _pub = generate_site_key(workdir / "site-keys")
+@contextmanager
+def open_site(prefix: str) -> Iterator[Site]:
+    """A real ledger on 127.0.0.1 and a fresh site key pair in a folder under /var/tmp; the
+    private key is kept in memory only (the image carries the public key only)."""
     from appliance.certificate import load_private_pem
 
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    ledger = LedgerProcess(workdir).start()
+    key_path, _pub = generate_site_key(workdir / "site-keys")
     key = load_private_pem(key_path.read_bytes())
-    key_path.unlink()  # the image carries the public key only
+    key_path.unlink()
     try:
         yield Site(ledger, workdir / "site-keys", key)
     finally:
         ledger.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    with open_site("ardrack-") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

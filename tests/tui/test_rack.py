@@ -10,8 +10,6 @@ countdown is held; rack mode erases nothing before enrollment anyway.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 from appliance import config, jobs, survey
 from appliance.unattended import RACK_PENDING
-from tests.integration.test_rack_ledger import LedgerProcess, Site
+from tests.integration.test_rack_ledger import Site, open_site
 from tests.tui.conftest import load_disks, make_survey
 from tests.tui.test_flow import screen_text, text_of
 from tests.tui.test_snapshots_rack import BAD_SIGNATURE, REFUSED_ENROLLMENT
@@ -32,19 +30,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
-    from appliance.certificate import load_private_pem
-    from appliance.siteconfig import generate_site_key
-
-    workdir = Path(tempfile.mkdtemp(prefix="ardtui-", dir="/var/tmp"))
-    ledger = LedgerProcess(workdir).start()
-    key_path, _pub = generate_site_key(workdir / "site-keys")
-    key = load_private_pem(key_path.read_bytes())
-    key_path.unlink()
-    try:
-        yield Site(ledger, workdir / "site-keys", key)
-    finally:
-        ledger.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with open_site("ardtui-") as opened:
+        yield opened
 
 
 @pytest.fixture
