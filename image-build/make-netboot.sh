@@ -85,7 +85,7 @@ fi
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}"
 mksquashfs "$tmp/root" "$OUT/http/live/filesystem.squashfs" -noappend -quiet -comp zstd >/dev/null
 
-append="boot=live components noeject nopersistence quiet console=tty1 console=ttyS0,115200"
+append="boot=live components noeject nopersistence quiet libata.allow_tpm=1 console=tty1 console=ttyS0,115200"
 append="$append fetch=${SERVER%/}/live/filesystem.squashfs"
 [ -n "$CONFIG" ] && append="$append ardoise.config=$CONFIG"
 [ -n "$LANG_PARAM" ] && append="$append ardoise.lang=$LANG_PARAM"
