@@ -23,7 +23,7 @@ from ledger.store import Ledger, NotFound
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
 COOKIE = "ardoise_token"
-TERMINAL = ("erased", "failed", "refused", "incomplete")
+TERMINAL = ("erased", "unverified", "failed", "refused", "incomplete")
 
 router = APIRouter(include_in_schema=False)
 env = Environment(loader=FileSystemLoader(WEB_DIR / "templates"),
