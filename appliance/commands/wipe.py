@@ -261,8 +261,8 @@ def run(args: argparse.Namespace) -> int:
         options["queue_depth"] = args.queue_depth
     # from here on the disks are worked on: SIGINT/SIGTERM stop the work, the disks are
     # certified INCOMPLETE at once, and the exit status is 130/143
-    with Stopper(message=_("ardoise: interrupted: stopping; the disks are NOT erased and "
-                           "each gets an INCOMPLETE certificate")) as stop:
+    with Stopper(message=_("ardoise: interrupted: stopping; the disks are NOT erased, and "
+                           "every disk being worked on gets an INCOMPLETE certificate")) as stop:
         changed = {d.path for d in disks if args.remove_hpa and d.hpa and d.hpa.enabled}
         if args.remove_hpa:
             restore_native_max(disks)
