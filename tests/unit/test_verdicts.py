@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
+import subprocess
 import threading
 from pathlib import Path
 
@@ -261,3 +263,29 @@ def test_the_wipe_report_says_not_verified(tmp_path: Path,
         assert "NON VÉRIFIÉ" in capsys.readouterr().out
     finally:
         set_language("en")
+
+
+# --- the certificate PDF ------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed")
+@pytest.mark.parametrize(("lang", "word", "never"), [("en", "NOT VERIFIED", "ERASED"),
+                                                     ("fr", "NON VÉRIFIÉ", "EFFACÉ")])
+def test_the_pdf_of_an_unverified_disk_says_not_verified(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], lang: str, word: str,
+        never: str) -> None:
+    from appliance import certify
+    from appliance.cli import main
+    from erasure.verify import VerifyResult
+    from tests.unit import certsample
+
+    outcome = certsample.nvme_outcome(status="unverified", verify_result="not-done")
+    outcome.verify = VerifyResult(mode="none", result="not-done")
+    path = certify.issue(certsample.document(outcome=outcome, image=None), tmp_path)
+    out = tmp_path / "unverified.pdf"
+    assert main(["--lang", lang, "cert", "pdf", str(path), "--out", str(out),
+                 "--data", str(tmp_path)]) == 0
+    capsys.readouterr()
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
+                          text=True, timeout=60, check=True).stdout
+    assert word in text and never not in text
