@@ -233,6 +233,9 @@ def test_a_wipe_killed_mid_erase_is_certified_incomplete_at_the_next_start(
     docs = [json.loads(p.read_text()) for p in (data_dir / "spool" / "pending").glob("*.json")]
     statuses = sorted(d["sanitization"]["status"] for d in docs)
     assert statuses == ["erased", "incomplete"]
+    interrupted = next(d for d in docs if d["sanitization"]["status"] == "incomplete")
+    assert not any("unknown method" in e for e in interrupted["sanitization"]["errors"])
+    assert interrupted["verification"]["mode"] == "full"  # what the interrupted run asked
     for path in (data_dir / "spool" / "pending").glob("*.json"):
         check = ardoise("cert", "verify", str(path), "--data", str(data_dir))
         assert check.returncode == 0, check.stderr
