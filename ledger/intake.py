@@ -7,7 +7,6 @@ thread drains in batches, each batch one transaction and one signed tree head.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import re
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
+from appliance.certificate import signature_bytes
 from ledger.canonical import NotCanonicalisable, signed_and_unsigned
 from ledger.merkle import leaf_hash
 from ledger.store import Appended, Ledger, Submission
@@ -38,7 +38,7 @@ def verify_signed(ledger: Ledger, doc: dict[str, Any], unsigned_bytes: bytes) ->
     if key is None:
         raise Rejected(403, "unknown_key", "the signing key is not enrolled")
     try:
-        raw = base64.b64decode(str(sig.get("value", "")), validate=True)
+        raw = signature_bytes(sig.get("value"))
         key.verify(raw, unsigned_bytes)
     except (InvalidSignature, ValueError):
         raise Rejected(403, "bad_signature", "signature does not verify") from None

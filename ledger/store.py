@@ -23,15 +23,22 @@ from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from appliance.certificate import key_id as compute_key_id
-from appliance.certificate import load_private_pem, load_public_pem, private_pem
+from appliance.certificate import (
+    load_canonical_public_pem,
+    load_private_pem,
+    load_public_pem,
+    private_pem,
+)
 from ledger import tables as t
 from ledger.db import writer
+from ledger.heartbeats import MAX_CLOCK_AHEAD, StaleHeartbeat, parse_sent_at
 from ledger.merkle import Tree
 from ledger.treehead import LogKey, TreeHead
 from ledger.validation import CertificateFacts
 
 APPEND_LOCK_ID = 0x41524457  # PostgreSQL advisory lock shared by every ledger process
 TOKEN_KINDS = ("admin", "enroll")
+
 
 
 class LogCorrupt(Exception):
@@ -257,7 +264,7 @@ class Ledger:
     # -- appliances ----------------------------------------------------------------------
     def enroll(self, name: str, public_key_pem: bytes) -> tuple[str, bool]:
         """Enroll an appliance key; returns (key_id, newly enrolled). Refuses a revoked key."""
-        key = load_public_pem(public_key_pem)
+        key = load_canonical_public_pem(public_key_pem)
         kid = compute_key_id(key)
         # one writer: concurrent enrollments of a rack booting at once must not hit SQLITE_BUSY
         with self.lock, self.writer.begin() as conn:
@@ -329,7 +336,16 @@ class Ledger:
 
     # -- heartbeats ----------------------------------------------------------------------
     def record_heartbeat(self, kid: str, hb: dict[str, Any]) -> None:
+        """Store a validated heartbeat as the machine's row. StaleHeartbeat when its
+        `sent_at` is not later than the last one accepted from this key (a replayed or
+        reordered heartbeat must not make a lost machine look alive, or roll a failed state
+        back), or lies more than MAX_CLOCK_AHEAD in the future of the ledger's clock."""
         host = hb.get("host") or {}
+        sent = parse_sent_at(str(hb.get("sent_at") or ""))
+        if sent is None:
+            raise StaleHeartbeat("sent_at is not an RFC 3339 time with a time zone")
+        if sent > utcnow() + MAX_CLOCK_AHEAD:
+            raise StaleHeartbeat("sent_at is in the future: the machine's clock is wrong")
         values = {
             "host_serial": str(host.get("serial") or "")[:200],
             "host_product": str(host.get("product") or "")[:200],
@@ -343,9 +359,16 @@ class Ledger:
         }
         with self.lock, self.writer.begin() as conn:
             self._lock_log(conn)
-            res = conn.execute(update(t.machines).where(t.machines.c.key_id == kid)
-                               .values(heartbeats=t.machines.c.heartbeats + 1, **values))
-            if not res.rowcount:
+            last = conn.execute(select(t.machines.c.sent_at)
+                                .where(t.machines.c.key_id == kid)).scalar()
+            if last is not None:
+                previous = parse_sent_at(last)
+                if previous is not None and sent <= previous:
+                    raise StaleHeartbeat(f"sent_at is not later than the last heartbeat "
+                                         f"accepted from this key ({last})")
+                conn.execute(update(t.machines).where(t.machines.c.key_id == kid)
+                             .values(heartbeats=t.machines.c.heartbeats + 1, **values))
+            else:
                 conn.execute(t.machines.insert().values(key_id=kid, heartbeats=1, **values))
 
     def machines(self, batch: str = "") -> list[Row[Any]]:

@@ -185,6 +185,26 @@ def donor_report(request: Request, donor: str, fmt: str) -> Response:
     return _report(request, "donor", donor, fmt)
 
 
+def _number(value: Any, low: float = 0.0, high: float | None = None) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    value = max(float(value), low)
+    return min(value, high) if high is not None else value
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    """A stored job as the rack page shows it: every field present and of its type, so the
+    page renders whatever a row holds (rows stored before heartbeats were validated too)."""
+    view: dict[str, Any] = {key: str(job.get(key) or "")[:300] for key in
+            ("disk_id", "model", "serial", "step", "method", "status")}
+    view["progress"] = _number(job.get("progress"), 0.0, 1.0) or 0.0
+    view["rate"] = _number(job.get("rate"))
+    view["eta"] = _number(job.get("eta"))
+    size = job.get("size_bytes")
+    view["size_bytes"] = size if isinstance(size, int) and not isinstance(size, bool) else None
+    return view
+
+
 def rack_rows(ledger: Ledger, batch: str, lost_after: float) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     machines = []
@@ -193,9 +213,11 @@ def rack_rows(ledger: Ledger, batch: str, lost_after: float) -> list[dict[str, A
         age = max(0.0, (now - seen).total_seconds())
         lost = age > lost_after
         try:
-            jobs = orjson.loads(m.jobs)
+            stored = orjson.loads(m.jobs)
         except orjson.JSONDecodeError:
-            jobs = []
+            stored = []
+        jobs = [job_view(j) for j in stored if isinstance(j, dict)] if isinstance(
+            stored, list) else []
         for job in jobs:
             job["lost"] = lost and job.get("status") not in TERMINAL
         running = [j for j in jobs if j.get("status") not in TERMINAL]
