@@ -22,6 +22,7 @@ from ledger.api.fastpath import SubmitFastPath
 from ledger.api.routes import router as api_router
 from ledger.db import make_engine, upgrade
 from ledger.intake import Intake
+from ledger.logkey import default_path
 from ledger.store import Ledger
 from ledger.web.pages import STATIC_DIR
 from ledger.web.pages import router as web_router
@@ -89,10 +90,12 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
     return app
 
 
-def build(db_url: str | None, **kwargs: Any) -> FastAPI:
+def build(db_url: str | None, key_file: Path | None = None, **kwargs: Any) -> FastAPI:
+    """The application for a database; the log key from `key_file` (default: where
+    ledger.logkey.default_path says), outside the database."""
     engine = make_engine(db_url)
     upgrade(engine)
-    return create_app(Ledger(engine), **kwargs)
+    return create_app(Ledger(engine, key_file or default_path(db_url)), **kwargs)
 
 
 ENV_DB, ENV_NETBOOT, ENV_LOST = "ARDOISE_LEDGER_DB", "ARDOISE_LEDGER_NETBOOT", "ARDOISE_LEDGER_LOST_AFTER"
@@ -103,7 +106,8 @@ def from_environment() -> SubmitFastPath:
     environment; the parent process has already upgraded the schema)."""
     engine = make_engine(os.environ.get(ENV_DB))
     netboot = os.environ.get(ENV_NETBOOT)
-    app = create_app(Ledger(engine), netboot=Path(netboot) if netboot else None,
+    key_file = default_path(os.environ.get(ENV_DB))
+    app = create_app(Ledger(engine, key_file), netboot=Path(netboot) if netboot else None,
                      lost_after=float(os.environ.get(ENV_LOST, "120")))
     return asgi(app)
 

@@ -15,20 +15,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from appliance.certificate import key_id as compute_key_id
-from appliance.certificate import (
-    load_canonical_public_pem,
-    load_private_pem,
-    load_public_pem,
-    private_pem,
-)
+from appliance.certificate import load_canonical_public_pem, load_public_pem
+from ledger import logkey
 from ledger import tables as t
 from ledger.db import writer
 from ledger.heartbeats import MAX_CLOCK_AHEAD, StaleHeartbeat, parse_sent_at
@@ -84,12 +81,23 @@ class Page:
 
 
 class Ledger:
-    def __init__(self, engine: Engine) -> None:
+    """The log and its indexes. `key_file`: the log's private key outside the database
+    (ledger.logkey; `serve` always gives one). Without it the key is kept in the database,
+    which only tests and throwaway ledgers should do."""
+
+    def __init__(self, engine: Engine, key_file: Path | None = None, *,
+                 admin_only: bool = False) -> None:
+        """`admin_only`: for enrolling, revoking and tokens, which touch neither the log nor
+        its key (the administrator running them may not be able to read the key file)."""
         self.engine = engine
+        self.key_file = key_file
         self.writer = writer(engine)
         self.tree = Tree()
         self.lock = threading.Lock()
         self._public_keys: dict[str, Ed25519PublicKey] = {}
+        self.log_key: LogKey
+        if admin_only:
+            return
         self.log_key = self._log_key()
         with self.lock, self.writer.begin() as conn:
             self._lock_log(conn)
@@ -101,15 +109,7 @@ class Ledger:
     def _log_key(self) -> LogKey:
         with self.writer.begin() as conn:
             self._lock_log(conn)
-            pem = conn.execute(select(t.ledger_keys.c.private_key_pem)
-                               .order_by(t.ledger_keys.c.created_at).limit(1)).scalar()
-            if pem is None:
-                key = Ed25519PrivateKey.generate()
-                conn.execute(t.ledger_keys.insert().values(
-                    key_id=compute_key_id(key.public_key()),
-                    private_key_pem=private_pem(key).decode("ascii"), created_at=utcnow()))
-                return LogKey(key)
-        return LogKey(load_private_pem(pem.encode("ascii")))
+            return LogKey(logkey.open_log_key(conn, self.key_file))
 
     def _store_head(self, conn: Connection) -> TreeHead:
         head = self.log_key.sign_head(self.tree.size, self.tree.root(), int(time.time() * 1000))
