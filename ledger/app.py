@@ -24,6 +24,7 @@ from ledger.db import make_engine, upgrade
 from ledger.intake import Intake
 from ledger.logkey import default_path
 from ledger.store import Ledger
+from ledger.web.apidocs import router as apidocs_router
 from ledger.web.pages import STATIC_DIR
 from ledger.web.pages import router as web_router
 
@@ -42,7 +43,8 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
         app.state.intake.close()
 
     app = FastAPI(title="Ardoise ledger", version=__version__, lifespan=lifespan,
-                  description="Signed erasure certificates in an RFC 9162 verifiable log.")
+                  description="Signed erasure certificates in an RFC 9162 verifiable log.",
+                  docs_url=None, redoc_url=None)  # /docs is ledger.web.apidocs: no CDN
     app.state.ledger = ledger
     app.state.intake = Intake(ledger)
     app.state.lost_after = lost_after
@@ -68,6 +70,7 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
 
     app.include_router(api_router)
     app.include_router(web_router)
+    app.include_router(apidocs_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if netboot is not None:
         app.mount("/netboot", StaticFiles(directory=netboot), name="netboot")
@@ -83,6 +86,12 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(hb.pop("$defs", {}))
             components["Heartbeat"] = hb
+            schema["components"]["securitySchemes"] = {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "a token from `ardoise-ledger token create`"}}
+            for path, item in schema.get("paths", {}).items():
+                if path.startswith("/api/v1/certificates") and "get" in item:
+                    item["get"]["security"] = [{"bearer": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -34,7 +34,8 @@ from ledger.treehead import LogKey, TreeHead
 from ledger.validation import CertificateFacts
 
 APPEND_LOCK_ID = 0x41524457  # PostgreSQL advisory lock shared by every ledger process
-TOKEN_KINDS = ("admin", "enroll")
+TOKEN_KINDS = ("admin", "enroll", "session")  # session: made by a web login, ends at logout
+SESSION_SECONDS = 12 * 3600
 
 
 
@@ -313,7 +314,8 @@ class Ledger:
     def create_token(self, kind: str = "admin", name: str = "") -> str:
         if kind not in TOKEN_KINDS:
             raise ValueError(kind)
-        raw = ("ardl_" if kind == "admin" else "arde_") + secrets.token_urlsafe(32)
+        raw = {"admin": "ardl_", "enroll": "arde_", "session": "ards_"}[kind] + \
+            secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             conn.execute(t.tokens.insert().values(token_hash=hash_token(raw), kind=kind,
                                                   name=name, created_at=utcnow()))
@@ -323,9 +325,15 @@ class Ledger:
         if not raw or len(raw) > 200:
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.tokens.c.kind).where(
+            row = conn.execute(select(t.tokens.c.kind, t.tokens.c.created_at).where(
                 t.tokens.c.token_hash == hash_token(raw), t.tokens.c.revoked_at.is_(None))).first()
-        return row.kind if row else None
+        if row is None:
+            return None
+        if row.kind == "session":
+            made = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+            if (utcnow() - made).total_seconds() > SESSION_SECONDS:
+                return None
+        return str(row.kind)
 
     def revoke_token(self, raw: str) -> bool:
         with self.engine.begin() as conn:

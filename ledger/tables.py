@@ -31,7 +31,7 @@ tokens = Table(
     "tokens",
     metadata,
     Column("token_hash", String(64), primary_key=True),
-    Column("kind", String(16), nullable=False),  # admin | enroll
+    Column("kind", String(16), nullable=False),  # admin | enroll | session
     Column("name", String(200), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),

@@ -249,3 +249,111 @@ def test_healthz_answers_while_a_heartbeat_waits_for_a_locked_database(
     with ledger.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(tables.machines)
                             ).scalar_one() == 1
+
+
+# -- 8. the smaller findings -------------------------------------------------------------
+
+def test_a_certificate_naming_another_key_than_its_signer_is_refused(
+        client: Any, key: Ed25519PrivateKey, enrolled: str) -> None:
+    doc = certificate(key, 5)
+    body = {k: v for k, v in doc.items() if k != "signature"}
+    body["appliance"] = {**body["appliance"], "key_id": "0" * 64}
+    r = client.post("/api/v1/certificates", json=sign(body, key))
+    assert r.status_code == 422 and r.json()["error"] == "key_mismatch", r.text
+
+
+@pytest.mark.parametrize("issued_at", ["2999-01-01T00:00:00Z", "yesterday",
+                                       "2026-11-10 08:00:00"])
+def test_issued_at_must_be_a_past_rfc3339_time(client: Any, key: Ed25519PrivateKey,
+                                                enrolled: str, issued_at: str) -> None:
+    body = {k: v for k, v in certificate(key, 6).items() if k != "signature"}
+    r = client.post("/api/v1/certificates", json=sign({**body, "issued_at": issued_at}, key))
+    assert r.status_code == 422 and r.json()["error"] in ("bad_issued_at", "schema"), r.text
+
+
+def test_batch_and_donor_names_with_a_slash(client: Any, key: Ed25519PrivateKey,
+                                            enrolled: str, token: str) -> None:
+    doc = certificate(key, 7, batch="2026/11 Québec", donor="Ville/Lévis")
+    assert client.post("/api/v1/certificates", json=doc).status_code == 201
+    client.cookies.set("ardoise_token", token)
+    page = client.get("/batches/2026%2F11%20Qu%C3%A9bec")
+    assert page.status_code == 200 and doc["media"]["serial"] in page.text
+    assert client.get("/donors/Ville%2FL%C3%A9vis").status_code == 200
+    report = client.get("/batches/2026%2F11%20Qu%C3%A9bec/report.csv")
+    assert report.status_code == 200 and doc["media"]["serial"] in report.text
+
+
+def test_pages_send_security_headers_and_docs_load_nothing_from_elsewhere(
+        client: Any, token: str) -> None:
+    client.cookies.set("ardoise_token", token)
+    for path in ("/login", "/", "/rack", "/docs"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["x-frame-options"] == "DENY"
+    docs = client.get("/docs").text
+    assert "/api/v1/certificates" in docs and "http" not in docs.split("<main>")[1]
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert spec["paths"]["/api/v1/certificates"]["get"]["security"] == [{"bearer": []}]
+
+
+def test_logout_ends_the_session_and_keeps_the_admin_token(client: Any, token: str,
+                                                           auth: dict[str, str]) -> None:
+    r = client.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
+    assert r.status_code == 303
+    cookie = r.cookies["ardoise_token"]
+    assert cookie != token  # a session token of its own, not the admin token
+    assert client.get("/api/v1/certificates", headers={
+        "Authorization": f"Bearer {cookie}"}).status_code == 200
+    client.cookies.set("ardoise_token", cookie)
+    assert client.post("/logout", follow_redirects=False).status_code == 303
+    assert client.get("/api/v1/certificates", headers={
+        "Authorization": f"Bearer {cookie}"}).status_code == 401
+    assert client.get("/api/v1/certificates", headers=auth).status_code == 200
+
+
+def test_failed_logins_are_logged_and_throttled(client: Any, token: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    from ledger.web import session
+
+    session.reset()
+    try:
+        with caplog.at_level(logging.WARNING, logger="ledger.web"):
+            codes = [client.post("/login", data={"token": "wrong"}).status_code
+                     for _ in range(session.MAX_FAILURES + 1)]
+        assert codes == [401] * session.MAX_FAILURES + [429]
+        assert sum("failed login" in r.getMessage() for r in caplog.records) \
+            == session.MAX_FAILURES
+        # even the right token waits while the address is throttled
+        assert client.post("/login", data={"token": token}).status_code == 429
+    finally:
+        session.reset()
+
+
+def test_cross_site_login_and_logout_are_refused(client: Any, token: str) -> None:
+    evil = {"Origin": "https://evil.example"}
+    assert client.post("/login", data={"token": token}, headers=evil).status_code == 403
+    assert client.post("/logout", headers=evil).status_code == 403
+    same = {"Origin": "http://testserver"}
+    assert client.post("/login", data={"token": token}, headers=same,
+                       follow_redirects=False).status_code == 303
+
+
+def test_a_database_error_at_enrollment_is_logged_and_not_called_a_bad_key(
+        client: Any, ledger: Ledger, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    enroll_token = ledger.create_token("enroll", "rack")
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(ledger, "enroll", broken)
+    pem = public_pem(Ed25519PrivateKey.generate().public_key()).decode()
+    with caplog.at_level(logging.ERROR, logger="ledger.api"):
+        r = client.post("/api/v1/appliances",
+                        json={"name": "r1", "public_key_pem": pem, "token": enroll_token})
+    assert r.status_code == 503 and r.json()["error"] == "unavailable"
+    assert any("enrollment failed" in rec.getMessage() for rec in caplog.records)
