@@ -65,7 +65,7 @@ def heartbeat_document(data_dir: Path, host: Any, batch: str,
     key = load_key(data_dir)
     document = {
         "schema": "ardoise.heartbeat/1",
-        "sent_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sent_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "appliance": {"key_id": key_id(key.public_key()), "version": __version__},
         "host": {"serial": getattr(host, "serial", None) or "",
                  "product": getattr(host, "product", None) or "",

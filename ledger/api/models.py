@@ -98,7 +98,7 @@ class HeartbeatJob(BaseModel):
     rate: float | None = Field(None, ge=0, description="bytes per second")
     eta: float | None = Field(None, ge=0, description="seconds left in the current step")
     method: str | None = Field(None, max_length=64)
-    status: Literal["running", "erased", "failed", "refused", "incomplete"]
+    status: Literal["running", "erased", "unverified", "failed", "refused", "incomplete"]
 
 
 class Heartbeat(BaseModel):
