@@ -26,7 +26,8 @@ def sas() -> Disk:
 
 
 def test_scsi_sanitize_rejected_by_the_drive(fake_runner) -> None:  # type: ignore[no-untyped-def]
-    fake_runner.add(["sg_sanitize", "--overwrite", "--quick", "--early", "--zero", "/dev/sdb"],
+    fake_runner.add(["sg_sanitize", "--overwrite", "--quick", "--early", "--zero", "--count=1",
+                     "/dev/sdb"],
                     fixture="sg/qemu-7.2-scsi-sanitize-rejected.txt", returncode=9,
                     stderr=fx("sg/qemu-7.2-scsi-sanitize-rejected.stderr.txt"))
     result = methods.get("scsi-sanitize-overwrite").run(sas(), EraseContext())
@@ -36,13 +37,18 @@ def test_scsi_sanitize_rejected_by_the_drive(fake_runner) -> None:  # type: igno
 
 
 def test_scsi_sanitize_never_completing(fake_runner) -> None:  # type: ignore[no-untyped-def]
-    fake_runner.add(["sg_sanitize", "--overwrite", "--quick", "--early", "--zero", "/dev/sdb"])
-    fake_runner.add(["sg_requests", "--progress", "/dev/sdb"],
-                    "Progress indication: 12.50% done\n")
+    fake_runner.add(["sg_sanitize", "--overwrite", "--quick", "--early", "--zero", "--count=1",
+                     "/dev/sdb"])
+    fake_runner.add(["sg_requests", "/dev/sdb"],
+                    fixture="sg/sg_requests-1.46-sanitize-running.txt",
+                    stderr=fx("sg/sg_requests-1.46-sanitize-running.stderr.txt"))
     clock = FakeClock()
     result = methods.get("scsi-sanitize-overwrite").run(sas(), EraseContext(
         options={"clock": clock, "sanitize_timeout": 600}))
     assert result.status == "failed" and "within 600 s" in result.errors[0]
+    assert result.details["drive_busy"] is True
+    assert result.details["timeout_seconds"] == 600
+    assert result.details["timeout_basis"] == "config"
 
 
 def test_scsi_unsupported_when_opcodes_unknown() -> None:
