@@ -11,8 +11,9 @@ log line only for an AHCI controller without it (an older kernel).
 Intel VMD: the NVMe root ports sit behind a Volume Management Device (Intel vendor,
 device ids from drivers/pci/controller/vmd.c vmd_ids[]). Bound to the `vmd` driver
 (/sys/bus/pci/drivers/vmd/<pci>) the drives appear in a new PCI domain below it and are
-ordinary NVMe disks; a VMD with no NVMe controller below it, or one no driver is bound
-to, hides whatever is behind it (count unknown).
+ordinary NVMe disks; a VMD that no driver holds (module missing, probe failed) hides
+whatever is behind it (count unknown). A bound VMD with nothing below it is taken as an
+empty slot, not reported (it would fail every such machine for nothing).
 
 The sysfs root is a parameter, so tests run on a fake tree.
 """
@@ -30,7 +31,6 @@ SYS = Path("/sys")
 INTEL = "0x8086"
 VMD_IDS = {"0x201d", "0x28c0", "0x467f", "0x4c3d", "0xa77f", "0x7d0b", "0xad0b", "0x9a0b",
            "0xb06f"}
-NVME_CLASS = "0x010802"
 REMAP_LOG = re.compile(r"ahci (\S+): Found (\d+) remapped NVMe devices")
 RST_REMEDY = Msg("in the firmware setup, set the SATA mode (SATA Operation, Intel RST) from "
                  "RAID to AHCI, then start Ardoise again")
@@ -48,6 +48,15 @@ class HiddenDrives:
     def to_json(self) -> dict[str, object]:
         return {"kind": self.kind, "controller": self.controller, "count": self.count,
                 "remedy": self.remedy}
+
+    def heartbeat_job(self) -> dict[str, object]:
+        """The drive as a row of the ledger's rack view (`ardoise.heartbeat/1` job): left
+        alone ("refused"), so the machine never shows as "All disks erased"."""
+        model = ("NVMe hidden by Intel RST (RAID mode)" if self.kind == "intel-rst-remapped"
+                 else "NVMe hidden by Intel VMD")
+        return {"disk_id": f"hidden-{self.kind}-{self.controller}", "model": model,
+                "serial": "", "size_bytes": None, "step": "discovered", "progress": 0.0,
+                "rate": None, "eta": None, "method": None, "status": "refused"}
 
     def describe(self) -> str:
         if self.kind == "intel-rst-remapped":
@@ -93,19 +102,19 @@ def rst_remapped(sys_root: Path) -> list[HiddenDrives]:
     return found
 
 
-def _nvme_below(device: Path) -> bool:
-    return any(_read(c) == NVME_CLASS for c in device.resolve().glob("**/class"))
-
-
 def vmd_hiding(sys_root: Path) -> list[HiddenDrives]:
     found: list[HiddenDrives] = []
     for dev in sorted((sys_root / "bus" / "pci" / "devices").glob("*")):
         if _read(dev / "vendor") != INTEL or _read(dev / "device") not in VMD_IDS:
             continue
         bound = (dev / "driver").resolve().name if (dev / "driver").exists() else ""
-        if bound != "vmd" or not _nvme_below(dev):
+        if bound != "vmd":
             found.append(HiddenDrives("intel-vmd", dev.name, None, VMD_REMEDY))
     return found
+
+
+def heartbeat_jobs(sys_root: Path | None = None) -> list[dict[str, object]]:
+    return [h.heartbeat_job() for h in find_hidden(sys_root)]
 
 
 def find_hidden(sys_root: Path | None = None) -> list[HiddenDrives]:

@@ -60,3 +60,14 @@ def test_disks_shows_the_hidden_drive(monkeypatch: pytest.MonkeyPatch,
 def test_fixture_tree_follows_the_kernel_abi() -> None:
     dev = Path(HID / "rst-sys" / "bus" / "pci" / "drivers" / "ahci" / "0000:00:17.0").resolve()
     assert dev.parent.name == "pci0000:00" and (dev / "remapped_nvme").read_text() == "1\n"
+
+
+def test_heartbeats_carry_the_hidden_drive_as_left_alone(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    from appliance.unattended import heartbeat_document
+    from ledger.api.models import HeartbeatJob
+
+    monkeypatch.setattr(hidden, "SYS", HID / "rst-sys")
+    doc = heartbeat_document(tmp_path, None, "B1", [])  # load_key creates the site key
+    assert [j["status"] for j in doc["jobs"]] == ["refused"]
+    HeartbeatJob(**doc["jobs"][0])  # the ledger takes it as it is
