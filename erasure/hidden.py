@@ -3,7 +3,7 @@
 Intel RST remapping: with the SATA controller in RAID mode, Intel chipsets remap NVMe
 drives behind the AHCI controller's BAR; Linux cannot reach them. drivers/ata/ahci.c
 ahci_remap_check() counts them, logs "ahci <pci>: Found %u remapped NVMe devices." and
-"Switch your BIOS from RAID to AHCI mode to use them.", and (kernel 5.7+) exposes the
+"Switch your BIOS from RAID to AHCI mode to use them.", and (kernels since 2020) exposes the
 count as the read-only attribute `remapped_nvme` of the AHCI PCI device
 (/sys/bus/pci/drivers/ahci/<pci>/remapped_nvme). The attribute is read first; the kernel
 log line only for an AHCI controller without it (an older kernel).

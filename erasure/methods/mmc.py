@@ -40,6 +40,14 @@ RATE_BYTES_S = 10 * 10**6  # a slow eMMC erasing or sanitizing, with margin
 ERASE_TOOL_TIMEOUT_S = 300 * 255 * 255 / 1000  # mmc_cmds.c erase(): cmd_timeout_ms
 RUNNER_MARGIN_S = 120
 OLD_SANITIZE_USAGE = "Usage: mmc sanitize </path/to/mmcblkX>\n"
+BYTE_ADDRESSED_MAX = 2 * 1024**3  # JESD84: densities up to 2 GB use byte addresses
+TIMED_OUT = "{tool} did not finish within {seconds} s"  # erasure.firmware.command's words
+
+
+def busy_if_timed_out(result: EraseResult) -> None:
+    """The runner gave up while the kernel still waits on the card: the card is busy."""
+    if any(getattr(e, "template", None) == TIMED_OUT for e in result.errors):
+        result.details["drive_busy"] = True
 
 
 def mmc_caps(disk: Disk) -> dict[str, object] | None:
@@ -60,6 +68,10 @@ def erase_all(kind: str, disk: Disk, ctx: EraseContext, result: EraseResult, wha
     last = disk.size_bytes // 512 - 1
     if last < 0:
         result.errors.append(Msg("unknown size: cannot erase"))
+        return False
+    if disk.size_bytes <= BYTE_ADDRESSED_MAX:
+        result.errors.append(Msg("an eMMC of 2 GB or less takes byte addresses: mmc erase "
+                                 "is not used on it"))
         return False
     res = firmware.command_waiting(["mmc", "erase", kind, "0", str(last), disk.path],
                                    ERASE_TOOL_TIMEOUT_S + RUNNER_MARGIN_S, result, ctx, disk,
@@ -94,6 +106,7 @@ class MmcSanitize:
                              "blocks read back as zeros or ones (ERASED_MEM_CONT)")
         if not erase_all("legacy", disk, ctx, result, self.name):
             result.seconds = time.monotonic() - start
+            busy_if_timed_out(result)
             return result
         argv = ["mmc", "sanitize", disk.path, str(timeout * 1000)]
         probe = EraseResult(self.name, "failed", self.technique)
@@ -111,6 +124,7 @@ class MmcSanitize:
             result.errors.extend(probe.errors)
         result.details["estimate_seconds"] = None
         result.seconds = time.monotonic() - start
+        busy_if_timed_out(result)
         if res is not None:
             result.status = "erased"
         return result
@@ -136,6 +150,7 @@ class MmcErase:
                              "zeros or ones (ERASED_MEM_CONT)")
         ok = erase_all(kind, disk, ctx, result, self.name)
         result.seconds = time.monotonic() - start
+        busy_if_timed_out(result)
         if ok:
             result.status = "erased"
         return result

@@ -31,6 +31,7 @@ MIN_TIMEOUT_S = 2 * 3600
 RATE_BYTES_S = 50 * 10**6  # a slow SAS HDD's inner tracks, with margin
 MAX_PASSES = 31  # sg_sanitize --count range (5-bit OVERWRITE COUNT, SBC-4)
 OPTIONS = {"crypto": "--crypto", "block": "--block", "overwrite": "--overwrite"}
+SG_LIB_CAT_NOT_READY = 2  # sg_lib.h: the command ended in CHECK CONDITION, NOT READY
 SG_LIB_CAT_MEDIUM_HARD = 3  # sg_lib.h: REQUEST SENSE itself failed with MEDIUM/HARDWARE ERROR
 
 
@@ -107,6 +108,14 @@ class ScsiSanitize:
         result.details.update(timeout_seconds=timeout, timeout_basis=basis,
                               estimate_seconds=None)
         if firmware.command([*argv, disk.path], START_TIMEOUT_S, result) is None:
+            # refused while a sanitize runs (NOT READY, sanitize in progress): the drive is
+            # busy and no other method may start now
+            ran = result.details.get("commands", [])
+            if ran and ran[-1]["returncode"] == SG_LIB_CAT_NOT_READY and \
+                    read_state(disk.path)[0] == "running":
+                result.details["drive_busy"] = True
+                result.errors.append(Msg("the drive is already sanitizing: wait for it to "
+                                         "finish, then erase it again"))
             return result
         reason: list[str] = []
 

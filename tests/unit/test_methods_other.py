@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from erasure import methods
 from erasure.disk import Disk
 from erasure.erase import METHOD_NAMES
@@ -164,3 +166,24 @@ def test_mmc_levels_are_clear_as_the_method_docstring_says() -> None:
 
     assert "are Clear" in (mmc.__doc__ or "")
     assert level_of("mmc-sanitize", "mmc") == level_of("mmc-erase", "mmc") == "clear"
+
+
+def test_emmc_runner_timeout_leaves_the_card_busy(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    from erasure import runner
+
+    erase_ok(fake_runner)
+
+    def hangs(argv: Any, timeout: float, input: str | None = None) -> runner.Result:
+        raise runner.CommandTimeout(list(argv), timeout)
+    fake_runner.add_callable(["mmc", "sanitize", "/dev/mmcblk0", "3600000"], hangs)
+    result = methods.get("mmc-sanitize").run(emmc(), EraseContext(options={"mmc_timeout": 3600}))
+    assert result.status == "failed" and result.details["drive_busy"] is True
+    assert result.errors == ["mmc did not finish within 3720 s"]
+
+
+def test_small_emmc_is_byte_addressed_and_not_erased_by_mmc(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    disk = emmc()
+    disk.size_bytes = 2 * 1024**3
+    result = methods.get("mmc-erase").run(disk, EraseContext())
+    assert result.status == "failed" and "byte addresses" in result.errors[0]
+    assert fake_runner.calls == []

@@ -100,3 +100,17 @@ def test_overwrite_passes_outside_sg_sanitize_range_is_refused(fake_runner) -> N
         options={"overwrite_passes": 40}))
     assert result.status == "failed" and "1 to 31" in result.errors[0]
     assert fake_runner.calls == []
+
+
+def test_sanitize_refused_while_one_runs_leaves_the_drive_busy(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    fake_runner.add([*START, "--count=1", "/dev/sdb"],
+                    fixture="sg/qemu-7.2-scsi-sanitize-rejected.txt", returncode=2,
+                    stderr=fx("sg/sg_sanitize-1.46-not-ready.stderr.txt"))
+    out, err = requests("sanitize-running")
+    fake_runner.add(["sg_requests", "/dev/sdb"], out, stderr=err)
+    result = methods.get("scsi-sanitize-overwrite").run(sas(), EraseContext(
+        options={"clock": FakeClock()}))
+    assert result.status == "failed" and result.details["drive_busy"] is True
+    assert result.errors == ["sg_sanitize failed: sg_sanitize failed: Device not ready",
+                             "the drive is already sanitizing: wait for it to finish, then "
+                             "erase it again"]
