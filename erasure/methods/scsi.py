@@ -4,8 +4,9 @@
 comes from REQUEST SENSE decoded by `sg_requests DEVICE` (see parse_scsi.SenseReport):
 NOT READY / sanitize in progress with a progress field while the drive works, NO SENSE
 once it is done, MEDIUM ERROR / SANITIZE COMMAND FAILED after a failure. `sg_requests
---progress` (and sg_sanitize's own --wait loop) cannot tell "done" from "failed": both
-stop at the first sense without a progress field, print nothing and exit 0.
+--progress`, and the poll loop sg_sanitize runs itself without --early, cannot tell
+"done" from "failed": both stop at the first sense without a progress field (no
+progress line, exit 0).
 
 Timeout: `ctx.options["sanitize_timeout"]` when set (basis "config"), else the capacity
 at a conservative rate times the overwrite passes, never under two hours (basis
