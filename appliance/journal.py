@@ -227,22 +227,31 @@ class Journal:
                            wwn: str | None = None) -> str | None:
         """The ATA sanitize action last started on this disk (the drive does not say which
         one runs), matched like `journaled_password`."""
-        entry = self._newest("ata-sanitize", disk_id, serial, wwn)
+        entry = self._newest("ata-sanitize", disk_id, serial, wwn, last_job_only=True)
         return str(entry["action"]) if entry and entry.get("action") else None
 
-    def _newest(self, key: str, disk_id: str, serial: str | None,
-                wwn: str | None) -> dict[str, Any] | None:
+    def _newest(self, key: str, disk_id: str, serial: str | None, wwn: str | None,
+                last_job_only: bool = False) -> dict[str, Any] | None:
+        """The newest `key` secret of a job on this disk. `last_job_only`: only the last
+        ended job on it counts (jobs still open, like the caller's own, are skipped), so a
+        sanitize a later job saw finish is not taken for one still running."""
         def same(a: Any, b: str | None) -> bool:
             return bool(a) and bool(b) and str(a).strip().lower() == str(b).strip().lower()
 
         for job in reversed(self.jobs()):
             entry = job.secrets.get(key)
-            if not isinstance(entry, dict) or not entry:
+            found = isinstance(entry, dict) and bool(entry)
+            if last_job_only and not job.finished:
                 continue
-            if job.disk_id == disk_id or same(entry.get("serial") or job.disk.get("serial"),
-                                              serial) or \
-                    same(entry.get("wwn") or job.disk.get("wwn"), wwn):
-                return entry
+            known = entry if isinstance(entry, dict) else {}
+            if not (job.disk_id == disk_id or same(known.get("serial") or job.disk.get("serial"),
+                                                   serial) or
+                    same(known.get("wwn") or job.disk.get("wwn"), wwn)):
+                continue
+            if found:
+                return known
+            if last_job_only:
+                return None
         return None
 
     @property

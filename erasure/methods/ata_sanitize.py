@@ -119,12 +119,13 @@ class AtaSanitize:
         timeout, basis = self.timeout(disk, ctx, passes)
         result.details.update(timeout_seconds=int(timeout), timeout_basis=basis,
                               estimate_seconds=None)
-        if not resumed:
+        if ctx.journal is not None:  # this job's own record, resumed or not
+            ctx.journal("ata-sanitize", {"action": self.action, "path": disk.path,
+                                         "serial": disk.serial, "wwn": disk.wwn})
+        if not resumed and firmware.command(argv, PROBE_TIMEOUT, result) is None:
             if ctx.journal is not None:
-                ctx.journal("ata-sanitize", {"action": self.action, "path": disk.path,
-                                             "serial": disk.serial, "wwn": disk.wwn})
-            if firmware.command(argv, PROBE_TIMEOUT, result) is None:
-                return result
+                ctx.journal("ata-sanitize", {})  # the drive did not start it
+            return result
         reason: dict[str, str | None] = {"text": None}
 
         def check() -> tuple[bool, float | None, str]:
@@ -142,6 +143,8 @@ class AtaSanitize:
             result.errors.append(Msg("the drive's reason: {reason}", reason=reason["text"]))
         if not polled.done:
             result.details["drive_busy"] = True
+        elif ctx.journal is not None:
+            ctx.journal("ata-sanitize", {})  # ended: nothing left to resume
         return result
 
 

@@ -90,10 +90,16 @@ def test_sanitize_overwrite_asks_one_pass_and_a_capacity_timeout(fake_runner) ->
              "--sanitize-overwrite", "hex:00000000", "/dev/sda"]
     fake_runner.add(start, fixture="hdparm/sanitize-overwrite-started.txt")
     fake_runner.add_callable(STATUS, sequence(SANITIZE_IDLE, SANITIZE_RUNNING, SANITIZE_DONE))
+    journal: list[tuple[str, dict[str, Any], int]] = []
     result = methods.get("ata-sanitize-overwrite").run(sata(MICRON), EraseContext(
+        journal=lambda e, d: journal.append((e, d, len(fake_runner.calls))),
         options={"clock": FakeClock()}))
     assert result.status == "erased", result.errors
     assert tuple(start) in fake_runner.calls
+    # the action is journaled before the drive starts it, and forgotten once it ended
+    (event, started, calls_before), (_e, ended, _n) = journal
+    assert event == "ata-sanitize" and started["action"] == "overwrite" and ended == {}
+    assert fake_runner.calls[calls_before] == tuple(start)
     assert result.details["overwrite_passes"] == 1
     # 3750748848 x 512 bytes at 40 MB/s x 1 pass x 1.5 + 30 min
     assert result.details["timeout_seconds"] == int(3750748848 * 512 / 40e6 * 1.5 + 1800)

@@ -68,3 +68,18 @@ def test_journal_storage_in_ram_or_read_only_is_not_persistent() -> None:
     assert journal_storage(Path("/tmp/ardoise-ro/journal"), ro) == (False, "ext4")
     assert journal_storage(Path("/var/lib/ardoise"), str(FIXTURES / "no-such-file")) == (
         False, "unknown")
+
+
+def test_sanitize_action_only_from_the_last_ended_job_on_the_drive(tmp_path: Path) -> None:
+    journal = interrupted(tmp_path)  # run-1: block erase started, then power lost
+    current = journal.start(SATA, "run-2")  # this run's own job, still open
+    journal.transition(current, "erasing", method="ata-sanitize-block")
+    assert journal.journaled_sanitize(SATA["id"], SATA["serial"]) == "block"
+    # run-2 saw the sanitize end and forgot it: a later run does not adopt "block"
+    journal.record(current, "ata-sanitize", {"action": "block", "serial": SATA["serial"]})
+    journal.record(current, "ata-sanitize", None)
+    journal.close(current, None, "done")
+    journal.start(SATA, "run-3")
+    assert journal.journaled_sanitize(SATA["id"], SATA["serial"]) is None
+    # the password of run-1 is still offered: a locked drive must stay unlockable
+    assert journal.journaled_password(SATA["id"], SATA["serial"]) == "ardoise-0123abcd"
