@@ -62,6 +62,9 @@ def test_sanitize_status_after_a_failed_sanitize_is_failed_not_unreadable() -> N
     # a device that cannot be opened (process_dev: perror(devname), exit errno)
     gone = parse_sanitize_status(2, "", "/dev/sdz: No such file or directory\n")
     assert gone.state == "unreadable"
+    # EIO without the drive's reason (no IDENTIFY data: do_sanitize_cmd exits EIO silently)
+    silent = parse_sanitize_status(EIO, fx("hdparm/loop-sanitize-status.txt"), "")
+    assert silent.state == "unreadable"
 
 
 def test_failed_sanitize_ends_at_the_first_poll_with_the_drives_reason(fake_runner) -> None:  # type: ignore[no-untyped-def]
