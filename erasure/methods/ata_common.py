@@ -103,6 +103,12 @@ def busy(disk: Disk, result: EraseResult, method: str, this_action: str | None,
                                  "(the drive goes on after a power cycle)", path=disk.path,
                                  percent=int((status.fraction or 0.0) * 100), method=method))
         return None
+    if status.state == "failed" and this_action is None:
+        # ACS-3: in SD3 the drive aborts most commands (SANITIZE and IDENTIFY still work)
+        result.errors.append(Msg("{path}: the drive's last sanitize failed ({reason}) and it "
+                                 "refuses other commands until a new sanitize succeeds",
+                                 path=disk.path, reason=status.reason or ""))
+        return None
     if status.state == "frozen" and this_action is not None:
         result.errors.append(Msg("{path}: sanitize is frozen (SD1) until the next power "
                                  "cycle: suspend and resume the machine (rtcwake -m mem -s 5)",

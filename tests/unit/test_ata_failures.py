@@ -306,3 +306,13 @@ def test_usb_bridge_gets_no_ata_erase_command(fake_runner, name: str) -> None:  
                                            options={"password_journal_persistent": True}))
     assert result.status == "failed" and result.details["usb_bridge"] is True
     assert "USB bridge" in result.errors[0] and fake_runner.calls == []
+
+
+def test_security_erase_not_tried_on_a_drive_in_sanitize_failed_state(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    fake_runner.add(["hdparm", "-I", "/dev/sda"], INTEL)
+    fake_runner.add(STATUS, FAILED_OUT, returncode=EIO, stderr=FAILED_ERR)
+    result = methods.get("ata-secure-erase").run(sata(INTEL), EraseContext(
+        journal=lambda e, d: None, options={"password_journal_persistent": True}))
+    assert result.status == "failed" and "last sanitize failed" in result.errors[0]
+    assert "Last Sanitize Command completed unsuccessfully" in result.errors[0]
+    assert fake_runner.calls == [("hdparm", "-I", "/dev/sda"), tuple(STATUS)]
