@@ -92,9 +92,11 @@ class AtaSecurityErase:
         start = time.monotonic()
         state: dict[str, Any] = {"password": None, "set": False}
         try:
-            self._run(disk, ctx, result, state)
-            if result.status != "erased" and state["set"]:
-                self._clear_password(disk, ctx, result, state["password"])
+            try:
+                self._run(disk, ctx, result, state)
+            finally:  # whatever went wrong, a password the drive may hold is removed
+                if result.status != "erased" and state["set"]:
+                    self._clear_password(disk, ctx, result, state["password"])
         finally:
             result.seconds = time.monotonic() - start
             for pw in {state["password"], ctx.options.get("journaled_password")} - {None}:
@@ -109,6 +111,8 @@ class AtaSecurityErase:
         before = identify(disk, scratch)
         if before is not None and before.security is not None and not before.security.enabled:
             result.details["password_cleared"] = True  # none was set
+            if ctx.journal is not None:
+                ctx.journal("ata-password", {})
             return
         firmware.command(["hdparm", "--user-master", "u", "--security-disable", password,
                           disk.path], PROBE_TIMEOUT, result, secret=password)
@@ -221,6 +225,8 @@ class AtaSecurityErase:
         if firmware.command_waiting(["hdparm", "--user-master", "u", option, password,
                                      disk.path], timeout, result, ctx, disk, self.name,
                                     estimate=estimate, secret=password) is None:
+            if not any(option in c["argv"] for c in result.details.get("commands", [])):
+                result.details["drive_busy"] = True  # timed out: the drive may still erase
             return
         after = identify(disk, result)
         if after is None or after.security is None:

@@ -225,6 +225,8 @@ def test_failed_security_erase_disables_the_password(fake_runner, erase: Any) ->
     assert_secret_absent(result, pw)
     if erase is erase_killed:  # hdparm's echo of the password is the reason shown: masked
         assert any('password="***"' in e for e in result.errors)
+    # timed out, the drive may still be erasing: no other method is started
+    assert result.details.get("drive_busy") is (True if erase is erase_times_out else None)
 
 
 def test_password_that_cannot_be_removed_is_said_plainly(fake_runner) -> None:  # type: ignore[no-untyped-def]

@@ -88,6 +88,9 @@ def test_password_journaled_before_set_pass_and_rejection_detected(fake_runner) 
     assert fake_runner.calls[calls_before][3] == "--security-set-pass"  # journal came first
     shown = [c["argv"] for c in result.details["commands"]]
     assert all(details["password"] not in argv for argv in shown)
+    # the state read again shows no password: nothing to disable, the journal forgets it
+    assert result.details["password_cleared"] is True and journal[-1][:2] == ("ata-password", {})
+    assert not any("--security-disable" in c for c in fake_runner.calls)
 
 
 def test_no_journal_no_password(fake_runner) -> None:  # type: ignore[no-untyped-def]
