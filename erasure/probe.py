@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from erasure import runner
-from erasure.disk import AtaSecurity, Disk, NvmeCaps, SanitizeSupport
+from erasure.disk import AtaSecurity, Disk, Hpa, NvmeCaps, SanitizeSupport
 from erasure.parse_ata import parse_hdparm_identify, parse_hdparm_native_max
 from erasure.parse_mmc import MmcInfo, parse_extcsd
 from erasure.parse_nvme import parse_id_ctrl, parse_id_ns, parse_list_ns, parse_sanitize_log
@@ -291,15 +291,19 @@ def remove_hpa(disk: Disk) -> str | None:
     after = parse_hdparm_native_max(check.stdout)
     if res.returncode != 0 or after is None or after.enabled:
         return Msg("the host protected area ({n} sectors) could not be removed", n=hidden)
-    disk.hpa = after
     native_bytes = after.native_max_sectors * disk.logical_block_size
     seen = rescan_size(disk)
     if seen != native_bytes:
+        # what can be written still ends short of the native max: the planner keeps
+        # refusing an overwrite of this drive as if the HPA were there
+        if seen is not None:
+            disk.hpa = Hpa(seen // disk.logical_block_size, after.native_max_sectors)
         disk.extra["hpa_removed"] = {"sectors": hidden, "kernel_size_bytes": seen}
         return Msg("the host protected area was removed but the kernel still sees {seen} "
                    "bytes of the {native} bytes of {path} after a rescan: nothing is "
                    "overwritten (reboot, then erase again)", path=disk.path,
                    seen="?" if seen is None else seen, native=native_bytes)
+    disk.hpa = after
     disk.size_bytes = native_bytes
     disk.extra["hpa_removed"] = {"sectors": hidden}
     return None

@@ -81,6 +81,10 @@ def test_kernel_keeping_the_old_size_fails_before_any_overwrite(  # type: ignore
     error = remove_hpa(disk)
     assert error is not None and "still sees" in error and "nothing is overwritten" in error
     assert disk.size_bytes == before
+    # the planner still sees sectors an overwrite would miss: no plain overwrite is planned
+    assert disk.hpa is not None and disk.hpa.enabled
+    from erasure.plan import make_plan
+    assert "overwrite" not in make_plan(disk, "clear").methods
 
 
 def test_job_stops_before_overwriting_when_the_kernel_keeps_the_hpa_size(  # type: ignore[no-untyped-def]
