@@ -55,6 +55,20 @@ def load_public_pem(data: bytes) -> Ed25519PublicKey:
     return key
 
 
+def load_canonical_public_pem(data: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key whose PEM is exactly the one encoding `public_pem` writes
+    (line ends and surrounding blank space aside): a key, like a signature, has a single
+    spelling. CertificateError otherwise."""
+    try:
+        key = load_public_pem(data)
+    except ValueError as exc:
+        raise CertificateError("not a PEM public key") from exc
+    given = data.replace(b"\r\n", b"\n").strip()
+    if public_pem(key).strip() != given:
+        raise CertificateError("the public key's PEM is not in its canonical encoding")
+    return key
+
+
 def load_private_pem(data: bytes) -> Ed25519PrivateKey:
     key = serialization.load_pem_private_key(data, password=None)
     if not isinstance(key, Ed25519PrivateKey):
@@ -82,6 +96,21 @@ def sign(document: dict[str, Any], private_key: Ed25519PrivateKey) -> dict[str, 
     return body
 
 
+def signature_bytes(value: object) -> bytes:
+    """The 64 raw bytes of a signature's base64 value, which must be canonical: standard
+    alphabet, padded, and the padding bits zero (the one encoding that re-encodes to
+    itself). Otherwise one signature would have several spellings, each a different
+    document that verifies (signature malleability). ValueError when it is not."""
+    if not isinstance(value, str) or not value.isascii():
+        raise ValueError("signature value is not base64 text")
+    raw = base64.b64decode(value, validate=True)
+    if base64.b64encode(raw).decode("ascii") != value:
+        raise ValueError("signature value is not canonical base64")
+    if len(raw) != 64:
+        raise ValueError("an Ed25519 signature has 64 bytes")
+    return raw
+
+
 def verify_signature(document: dict[str, Any], public_key: Ed25519PublicKey) -> None:
     sig = document.get("signature")
     if not isinstance(sig, dict) or sig.get("alg") != "ed25519":
@@ -89,7 +118,7 @@ def verify_signature(document: dict[str, Any], public_key: Ed25519PublicKey) -> 
     if sig.get("key_id") != key_id(public_key):
         raise CertificateError("signed by another key")
     try:
-        raw = base64.b64decode(str(sig.get("value", "")), validate=True)
+        raw = signature_bytes(sig.get("value"))
         public_key.verify(raw, canonical(unsigned(document)))
     except (InvalidSignature, ValueError) as exc:
         raise CertificateError("signature does not verify") from exc

@@ -345,15 +345,15 @@ class Job:
                            journal=lambda event, details: self.run.journal.record(
                                self.job_id, event, details or None),
                            options={"remove_hpa": cfg.remove_hpa})
-        password = self.run.journal.journaled_password(self.disk.id) \
-            if hasattr(self.run.journal, "journaled_password") else None
-        if password:  # a drive an interruption left locked: unlock it and erase again
-            ctx.options["journaled_password"] = password
+        if hasattr(self.run.journal, "erase_options"):  # journaled password, persistence
+            ctx.options.update(self.run.journal.erase_options(self.disk))
         self.enter("erasing", method=self.target.method, level=self.target.level,
                    pattern=cfg.pattern, verify=cfg.verify)
         if cfg.remove_hpa and self.disk.hpa and self.disk.hpa.enabled:
             self._hpa_removed = True
-            self.remove_hpa()  # journaled: the job is "erasing" from here on
+            if not self.remove_hpa():  # journaled: the job is "erasing" from here on
+                self.result.erase_status = "failed"  # never overwrite less than the drive
+                return None
         self.say(_("erasing with {method} ({level})").format(
             method=self.target.method, level=self.target.level))
         method = self.target.method if cfg.method != "auto" else "auto"
@@ -398,7 +398,7 @@ class Job:
             log.warning("journal of %s not closed: %s", self.job_id, exc)
         self.result.untouched = True
 
-    def remove_hpa(self) -> None:
+    def remove_hpa(self) -> bool:
         """Give the hidden sectors back before erasing (config: erase.remove_hpa)."""
         from erasure.probe import remove_hpa
 
@@ -407,6 +407,7 @@ class Job:
         if problem:
             self.result.errors.append(tr(problem))
             self.say(tr(problem), error=True)
+        return not problem
 
     def write_image(self) -> Any:
         from appliance.imaging import write_image

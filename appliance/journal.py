@@ -199,7 +199,9 @@ class Journal:
             job.history.append({"state": CLOSED, "at": now, "reason": reason,
                                 "certificate_id": certificate_id})
             # the ATA password stays: a drive an interruption left locked is unlocked with it
-            job.secrets = {k: v for k, v in job.secrets.items() if k == "ata-password"}
+            # and the sanitize action started: the drive goes on with it after a power cycle
+            job.secrets = {k: v for k, v in job.secrets.items()
+                           if k in ("ata-password", "ata-sanitize")}
             self._write(job)
         self._mirror(job, {"reason": reason, "certificate_id": certificate_id})
         return job
@@ -213,13 +215,65 @@ class Journal:
                 continue  # not ours; atomic writes never leave a torn job file
         return sorted(out, key=lambda j: (j.created_at, j.job_id))
 
-    def journaled_password(self, disk_id: str) -> str | None:
-        """The newest temporary ATA password journaled for this disk (stable id), if any."""
+    def journaled_password(self, disk_id: str, serial: str | None = None,
+                           wwn: str | None = None) -> str | None:
+        """The newest temporary ATA password journaled for this disk, if any: matched on the
+        stable id, or on the serial or WWN (behind a USB bridge, or after a move to another
+        port, the by-id path differs but the drive's serial and WWN do not)."""
+        secret = self._newest("ata-password", disk_id, serial, wwn)
+        return str(secret["password"]) if secret and secret.get("password") else None
+
+    def journaled_sanitize(self, disk_id: str, serial: str | None = None,
+                           wwn: str | None = None) -> str | None:
+        """The ATA sanitize action last started on this disk (the drive does not say which
+        one runs), matched like `journaled_password`."""
+        entry = self._newest("ata-sanitize", disk_id, serial, wwn, last_job_only=True)
+        return str(entry["action"]) if entry and entry.get("action") else None
+
+    def _newest(self, key: str, disk_id: str, serial: str | None, wwn: str | None,
+                last_job_only: bool = False) -> dict[str, Any] | None:
+        """The newest `key` secret of a job on this disk. `last_job_only`: only the last
+        ended job on it counts (jobs still open, like the caller's own, are skipped), so a
+        sanitize a later job saw finish is not taken for one still running."""
+        def same(a: Any, b: str | None) -> bool:
+            return bool(a) and bool(b) and str(a).strip().lower() == str(b).strip().lower()
+
         for job in reversed(self.jobs()):
-            secret = job.secrets.get("ata-password")
-            if job.disk_id == disk_id and isinstance(secret, dict) and secret.get("password"):
-                return str(secret["password"])
+            entry = job.secrets.get(key)
+            found = isinstance(entry, dict) and bool(entry)
+            if last_job_only and not job.finished:
+                continue
+            known = entry if isinstance(entry, dict) else {}
+            if not (job.disk_id == disk_id or same(known.get("serial") or job.disk.get("serial"),
+                                                   serial) or
+                    same(known.get("wwn") or job.disk.get("wwn"), wwn)):
+                continue
+            if found:
+                return known
+            if last_job_only:
+                return None
         return None
+
+    @property
+    def persistent(self) -> bool:
+        """Whether what is journaled outlives a power cycle (see `journal_storage`)."""
+        return journal_storage(self.directory)[0]
+
+    def erase_options(self, disk: Any) -> dict[str, Any]:
+        """What an erase method needs from the journal (EraseContext.options): the password
+        and sanitize action journaled for this drive, and whether the journal is persistent
+        (ATA security commands are refused otherwise: the heartbeats of rack mode never
+        carry the password, so a journal in RAM is lost with it)."""
+        disk_id, serial, wwn = (getattr(disk, "id", ""), getattr(disk, "serial", None),
+                                getattr(disk, "wwn", None))
+        options: dict[str, Any] = {"password_journal_persistent": self.persistent}
+        password = self.journaled_password(disk_id, serial, wwn)
+        if password:  # a drive an interruption left locked: unlock it and erase again
+            options["journaled_password"] = password
+        action = self.journaled_sanitize(disk_id, serial, wwn)
+        if action:
+            options["journaled_sanitize_action"] = action
+        return options
 
     def unfinished(self) -> list[JobRecord]:
         """Jobs an interruption left in a non-terminal state (to report INCOMPLETE)."""
@@ -231,6 +285,34 @@ class Journal:
         self.mirror({"job_id": job.job_id, "run_id": job.run_id, "disk_id": job.disk_id,
                      "serial": job.disk.get("serial"), "state": job.state,
                      "at": job.updated_at, "details": _public(details)})
+
+
+VOLATILE_FS = frozenset({"tmpfs", "ramfs", "overlay", "squashfs", "iso9660", "zram"})
+
+
+def journal_storage(directory: Path, mountinfo: str = "/proc/self/mountinfo") -> tuple[bool, str]:
+    """(persistent, filesystem type) of the mount holding `directory`: not persistent on a
+    RAM filesystem (tmpfs, ramfs, a live system's overlay root) or a read-only mount."""
+    try:
+        lines = Path(mountinfo).read_text().splitlines()
+    except OSError:
+        return False, "unknown"
+    target = str(Path(directory).resolve())
+    best: tuple[int, str, bool] | None = None
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields_, rest = left.split(), right.split()
+        if len(fields_) < 6 or len(rest) < 3:
+            continue
+        point = fields_[4].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= best[0]):
+            read_only = "ro" in fields_[5].split(",") or "ro" in rest[2].split(",")
+            best = (len(point), rest[0], read_only)
+    if best is None:
+        return False, "unknown"
+    _, fstype, read_only = best
+    return not read_only and fstype not in VOLATILE_FS, fstype
 
 
 def _disk_json(disk: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from appliance.config import Config, ConfigError, load_from, locate
 from appliance.jobs import Target, collect_host, discover_targets, recover_unfinished
 from appliance.network import NetworkState
 from appliance.network import read_state as read_network
+from erasure.hidden import HiddenDrives, find_hidden
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Survey:
     devices: list[str] | None = None  # only these disks (tests, `ardoise run --device`)
     power_supply: Path = POWER_SUPPLY
     recovered: list[str] = field(default_factory=list)  # INCOMPLETE certificates issued now
+    hidden: list[HiddenDrives] = field(default_factory=list)  # drives the firmware hides
 
     @property
     def selected(self) -> list[Target]:
@@ -61,7 +63,8 @@ def take(config_location: str | None, data_dir: Path, devices: list[str] | None 
         log.warning("interrupted jobs not checked: %s", exc)
     return Survey(config, data, host=collect_host(),
                   targets=discover_targets(config, devices), battery=read_battery(),
-                  network=read_network(), devices=devices, recovered=recovered)
+                  network=read_network(), devices=devices, recovered=recovered,
+                  hidden=find_hidden())
 
 
 def locate_config(explicit: Path | None, data_dir: Path) -> str | None:

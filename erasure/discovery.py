@@ -8,6 +8,7 @@ never by kernel name.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ DATA_LABEL = "ARDOISE"
 DATA_MOUNT = "/run/ardoise/data"
 ID_PREFERENCE = ("wwn-", "nvme-eui.", "nvme-", "ata-", "scsi-", "usb-", "mmc-", "virtio-")
 SKIP_PREFIXES = ("ram", "zram", "fd", "md", "dm-", "nbd")
+# eMMC hardware partitions the kernel names mmcblkNbootM / mmcblkNrpmb (drivers/mmc/core/
+# block.c mmc_blk_alloc_part): boot code and the replay-protected key store, no user data,
+# often write-protected; erasing the card's user area (mmcblkN) is what holds user data.
+# General-purpose partitions (mmcblkNgpM) are user-configured data areas: they stay disks.
+MMC_HW_PART = re.compile(r"^/dev/mmcblk\d+(boot\d+|rpmb)$")
 
 
 class NotAWholeDisk(Exception):
@@ -262,6 +268,12 @@ def decide(disk: Disk, allow_external: bool = False) -> Disk:
         disk.excluded_reason = Msg("boot medium (holds the running live system or its data)")
     elif disk.excluded_reason and not disk.excluded_reason.startswith("external"):
         disk.eligible = False
+    elif (part := MMC_HW_PART.match(disk.path)) is not None:
+        disk.eligible = False
+        disk.excluded_reason = (Msg("eMMC boot partition (firmware boot code, not user data)")
+                                if part.group(1).startswith("boot") else
+                                Msg("eMMC RPMB partition (replay-protected key store, not "
+                                    "user data)"))
     elif disk.path.startswith("/dev/sr"):
         disk.eligible = False
         disk.excluded_reason = Msg("optical drive")

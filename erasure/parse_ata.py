@@ -149,3 +149,75 @@ def parse_hdparm_native_max(text: str) -> Hpa | None:
     if not m:
         return None
     return Hpa(current_max_sectors=int(m.group(1)), native_max_sectors=int(m.group(2)))
+
+
+# hdparm 9.65 hdparm.c: sanitize_states_str[], printed by sanitize_normal_output()
+SANITIZE_STATES = {"SD0": "idle", "SD1": "frozen", "SD2": "running", "SD3": "failed",
+                   "SD4": "done"}
+SANITIZE_UNSUPPORTED = "SANITIZE feature set is not supported"
+
+
+@dataclass
+class SanitizeStatus:
+    """`hdparm --sanitize-status`, read from its exit code, stdout and stderr.
+
+    state: idle | frozen | running | done | failed | unsupported | unreadable.
+    hdparm 9.65 (do_sanitize_cmd): the drive answers SANITIZE STATUS EXT with an error
+    after a failed sanitize, and hdparm then prints on stderr ``perror("SANITIZE failed")``,
+    "SANITIZE device error reason: <reason>" and, for reason 1, "Drive in SD3 Sanitize
+    Operation Failed state", and exits with errno (EIO, 5). "SANITIZE feature set is not
+    supported" exits EINVAL (22). Anything else that fails is "unreadable".
+    """
+
+    state: str
+    fraction: float | None = None
+    succeeded: bool = False  # "Last Sanitize Operation Completed Without Error"
+    reason: str | None = None  # the drive's (or hdparm's) reason, for a failure
+
+    @property
+    def in_progress(self) -> bool:
+        return self.state == "running"
+
+
+def parse_sanitize_status(returncode: int, stdout: str, stderr: str = "") -> SanitizeStatus:
+    if returncode != 0:
+        m = re.search(r"SANITIZE device error reason:\s*(.+)", stderr)
+        if "Sanitize Operation Failed state" in stderr or (
+                m and "completed unsuccessfully" in m.group(1)):
+            return SanitizeStatus("failed", reason=m.group(1).strip() if m else
+                                  "Drive in SD3 Sanitize Operation Failed state")
+        if m:  # the drive refused the status command for another reason
+            return SanitizeStatus("failed", reason=m.group(1).strip())
+        if SANITIZE_UNSUPPORTED in stderr:
+            return SanitizeStatus("unsupported", reason=SANITIZE_UNSUPPORTED)
+        lines = (stderr.strip() or stdout.strip()).splitlines()
+        return SanitizeStatus("unreadable", reason=lines[-1].strip() if lines else
+                              f"exit status {returncode}")
+    if "Sanitize status:" not in stdout:
+        return SanitizeStatus("unreadable", reason="no sanitize status in hdparm's output")
+    m = re.search(r"State:\s*(SD\d)", stdout)
+    state = SANITIZE_STATES.get(m.group(1), "unreadable") if m else "unreadable"
+    p = re.search(r"Progress:\s*0x([0-9a-fA-F]+)", stdout)
+    fraction = int(p.group(1), 16) / 65536 if p else None
+    succeeded = "Completed Without Error" in stdout
+    if state == "idle" and succeeded:
+        state = "done"
+    return SanitizeStatus(state, 1.0 if state == "done" else fraction, succeeded)
+
+
+# parse_security's minutes for hdparm -I's "more than 508min" / "more than 65532min"
+MORE_THAN_MINUTES = (509, 65533)
+
+
+def hdparm_erase_timeout(minutes: int | None, sectors: int) -> int:
+    """The SG_IO timeout hdparm 9.65 itself gives SECURITY ERASE UNIT
+    (hdparm.c get_erase_timeout_secs): the drive's time + 60 min (+ 90 min past the
+    field's maximum), and never less than 1 s per 30 MB of capacity + 30 min."""
+    estimate = (sectors // 2048) // 30 + 30 * 60
+    if not minutes:
+        return estimate
+    if minutes in MORE_THAN_MINUTES:
+        minutes -= 1
+    timeout = (minutes + (90 if minutes in (508, 65532) else 60)) * 60
+    return max(timeout, estimate)
+

@@ -13,12 +13,13 @@ hdparm's IDENTIFY data must be present for ATA security/sanitize to be believed.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from erasure import runner
-from erasure.disk import AtaSecurity, Disk, NvmeCaps, SanitizeSupport
+from erasure.disk import AtaSecurity, Disk, Hpa, NvmeCaps, SanitizeSupport
 from erasure.parse_ata import parse_hdparm_identify, parse_hdparm_native_max
 from erasure.parse_mmc import MmcInfo, parse_extcsd
 from erasure.parse_nvme import parse_id_ctrl, parse_id_ns, parse_list_ns, parse_sanitize_log
@@ -152,13 +153,21 @@ def apply(disk: Disk, outputs: ProbeOutputs) -> Disk:
             disk.extra["ata_security_level"] = ata.security_level
         if ata.dco_feature:
             disk.extra["dco_feature"] = True
-    elif smart is not None and smart.security is not None and disk.transport != "usb":
+    elif smart is not None and smart.security is not None:
+        # hdparm cannot reach the drive (a USB bridge smartctl knows): smartctl's word 128
         sec = smart.security
         disk.ata_security = AtaSecurity(sec.supported, sec.enabled, sec.locked, sec.frozen,
                                         sec.enhanced_erase)
+        disk.extra["ata_security_source"] = "smartctl"
+        if sec.locked:
+            notes.append(Msg("the drive is locked by an ATA password (state read by smartctl)"))
     elif ata is not None and disk.transport == "usb":
         notes.append(Msg("hdparm gets no IDENTIFY data through this USB bridge: ATA security "
                          "and sanitize are not visible"))
+    if disk.transport == "usb" and (disk.ata_security is not None or
+                                    disk.ata_sanitize is not None):
+        notes.append(Msg("behind a USB bridge ATA security and sanitize commands are not "
+                         "sent: the drive is overwritten instead"))
     hpa = parse_hdparm_native_max(outputs.hdparm_native_max) if outputs.hdparm_native_max else None
     if hpa is not None:
         disk.hpa = hpa
@@ -282,10 +291,38 @@ def remove_hpa(disk: Disk) -> str | None:
     after = parse_hdparm_native_max(check.stdout)
     if res.returncode != 0 or after is None or after.enabled:
         return Msg("the host protected area ({n} sectors) could not be removed", n=hidden)
+    native_bytes = after.native_max_sectors * disk.logical_block_size
+    seen = rescan_size(disk)
+    if seen != native_bytes:
+        # what can be written still ends short of the native max: the planner keeps
+        # refusing an overwrite of this drive as if the HPA were there
+        if seen is not None:
+            disk.hpa = Hpa(seen // disk.logical_block_size, after.native_max_sectors)
+        disk.extra["hpa_removed"] = {"sectors": hidden, "kernel_size_bytes": seen}
+        return Msg("the host protected area was removed but the kernel still sees {seen} "
+                   "bytes of the {native} bytes of {path} after a rescan: nothing is "
+                   "overwritten (reboot, then erase again)", path=disk.path,
+                   seen="?" if seen is None else seen, native=native_bytes)
     disk.hpa = after
-    disk.size_bytes = after.native_max_sectors * disk.logical_block_size
+    disk.size_bytes = native_bytes
     disk.extra["hpa_removed"] = {"sectors": hidden}
     return None
+
+
+def rescan_size(disk: Disk) -> int | None:
+    """Ask the kernel to read the drive's capacity again (`1` into
+    /sys/block/X/device/rescan: SCSI/libata revalidate the disk synchronously; `blockdev
+    --rereadpt` rereads only the partition table), then the size it now has in bytes
+    (/sys/block/X/size counts 512-byte sectors); None when sysfs cannot tell."""
+    block = SYS_BLOCK / Path(os.path.realpath(disk.path)).name
+    try:
+        (block / "device" / "rescan").write_text("1\n")
+    except OSError:
+        pass  # not a SCSI/ATA disk or no rescan attribute: the size tells
+    try:
+        return int((block / "size").read_text().strip()) * 512
+    except (OSError, ValueError):
+        return None
 
 
 def probe_device(disk: Disk) -> Disk:

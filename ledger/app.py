@@ -22,7 +22,9 @@ from ledger.api.fastpath import SubmitFastPath
 from ledger.api.routes import router as api_router
 from ledger.db import make_engine, upgrade
 from ledger.intake import Intake
+from ledger.logkey import default_path
 from ledger.store import Ledger
+from ledger.web.apidocs import router as apidocs_router
 from ledger.web.pages import STATIC_DIR
 from ledger.web.pages import router as web_router
 
@@ -41,7 +43,8 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
         app.state.intake.close()
 
     app = FastAPI(title="Ardoise ledger", version=__version__, lifespan=lifespan,
-                  description="Signed erasure certificates in an RFC 9162 verifiable log.")
+                  description="Signed erasure certificates in an RFC 9162 verifiable log.",
+                  docs_url=None, redoc_url=None)  # /docs is ledger.web.apidocs: no CDN
     app.state.ledger = ledger
     app.state.intake = Intake(ledger)
     app.state.lost_after = lost_after
@@ -67,6 +70,7 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
 
     app.include_router(api_router)
     app.include_router(web_router)
+    app.include_router(apidocs_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if netboot is not None:
         app.mount("/netboot", StaticFiles(directory=netboot), name="netboot")
@@ -82,6 +86,12 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(hb.pop("$defs", {}))
             components["Heartbeat"] = hb
+            schema["components"]["securitySchemes"] = {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "a token from `ardoise-ledger token create`"}}
+            for path, item in schema.get("paths", {}).items():
+                if path.startswith("/api/v1/certificates") and "get" in item:
+                    item["get"]["security"] = [{"bearer": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -89,10 +99,12 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
     return app
 
 
-def build(db_url: str | None, **kwargs: Any) -> FastAPI:
+def build(db_url: str | None, key_file: Path | None = None, **kwargs: Any) -> FastAPI:
+    """The application for a database; the log key from `key_file` (default: where
+    ledger.logkey.default_path says), outside the database."""
     engine = make_engine(db_url)
     upgrade(engine)
-    return create_app(Ledger(engine), **kwargs)
+    return create_app(Ledger(engine, key_file or default_path(db_url)), **kwargs)
 
 
 ENV_DB, ENV_NETBOOT, ENV_LOST = "ARDOISE_LEDGER_DB", "ARDOISE_LEDGER_NETBOOT", "ARDOISE_LEDGER_LOST_AFTER"
@@ -103,7 +115,8 @@ def from_environment() -> SubmitFastPath:
     environment; the parent process has already upgraded the schema)."""
     engine = make_engine(os.environ.get(ENV_DB))
     netboot = os.environ.get(ENV_NETBOOT)
-    app = create_app(Ledger(engine), netboot=Path(netboot) if netboot else None,
+    key_file = default_path(os.environ.get(ENV_DB))
+    app = create_app(Ledger(engine, key_file), netboot=Path(netboot) if netboot else None,
                      lost_after=float(os.environ.get(ENV_LOST, "120")))
     return asgi(app)
 

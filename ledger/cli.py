@@ -18,6 +18,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def _db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", default=None,
                    help=_("SQLite file or postgresql:// URL (default: ./ardoise-ledger.db)"))
+    p.add_argument("--log-key", type=Path, default=None, metavar="FILE",
+                   help=_("the log's signing key, kept outside the database (default: "
+                          "beside a SQLite file, else $ARDOISE_LEDGER_LOG_KEY or "
+                          "/var/lib/ardoise-ledger/log-key.pem); created on first start"))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -64,8 +68,26 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify-log", help=_("recompute every leaf, root and signature"))
     _db(v)
+    v.add_argument("--since", type=Path, default=None, metavar="CHECKPOINT",
+                   help=_("a tree head kept outside the ledger (the JSON of "
+                          "/api/v1/log/root): the log must still contain it"))
     v.add_argument("--json", action="store_true")
     return ap
+
+
+def _key_path(args: argparse.Namespace) -> Path:
+    from ledger.logkey import default_path
+
+    return args.log_key if args.log_key is not None else default_path(args.db)
+
+
+def _names_key(engine: Any, key: Any) -> bool:
+    """Whether the database names `key` as (one of) the log's keys."""
+    from appliance.certificate import key_id
+    from ledger.logkey import public_keys
+
+    with engine.connect() as conn:
+        return key_id(key) in {key_id(k) for k in public_keys(conn)}
 
 
 def _engine(url: str | None):  # type: ignore[no-untyped-def]
@@ -91,16 +113,44 @@ def _run(args: argparse.Namespace) -> int:
         return serve(args)
     if args.command == "verify-log":
         from ledger.db import make_engine
-        from ledger.verify import verify_log
+        from ledger.logkey import read_public
+        from ledger.verify import checkpoint_from_json, verify_log
 
-        report = verify_log(make_engine(args.db))
+        key_path = _key_path(args)
+        log_key = read_public(key_path) if key_path.exists() or args.log_key else None
+        engine = make_engine(args.db)
+        if log_key is not None and args.log_key is None and not _names_key(engine, log_key):
+            print(_("{path} holds another key than the one this database names: give the "
+                    "log's key with --log-key.").format(path=key_path), file=sys.stderr)
+            return EXIT_FAILED
+        since = None
+        if args.since is not None:
+            try:
+                since = checkpoint_from_json(json.loads(args.since.read_text()))
+            except json.JSONDecodeError:
+                raise ValueError(_("{path}: not a JSON checkpoint").format(path=args.since)) \
+                    from None
+        report = verify_log(engine, log_key=log_key, since=since)
         if args.json:
             print(json.dumps({"ok": report.ok, "tree_size": report.tree_size,
                               "heads_checked": report.heads_checked,
+                              "since": report.since_size,
+                              "key_in_database": report.key_in_database,
+                              "log_key_file": str(key_path) if log_key else None,
                               "problems": report.problems}))
         else:
             for problem in report.found:
                 print(tr(problem))
+            if log_key is None:
+                print(_("No log key file ({path}): tree heads were checked against the keys "
+                        "the database names, which whoever can write to it could replace.")
+                      .format(path=key_path), file=sys.stderr)
+            if report.key_in_database:
+                print(_("The log's private key is stored in the database: start the ledger "
+                        "with a key file (--log-key) to move it out."), file=sys.stderr)
+            if report.since_size is not None:
+                print(_("The log still contains the kept checkpoint of {n} entries.")
+                      .format(n=report.since_size))
             if report.ok:
                 print(_("Log verified: {n} entries, {h} signed tree heads.").format(
                     n=report.tree_size, h=report.heads_checked))
@@ -110,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from ledger.store import Ledger
 
-    ledger = Ledger(_engine(args.db))
+    ledger = Ledger(_engine(args.db), admin_only=True)
     if args.command == "enroll":
         try:
             kid, new = ledger.enroll(args.name, args.pubkey.read_bytes())
@@ -156,7 +206,11 @@ def serve(args: argparse.Namespace) -> int:
         print(_("{path} is not a directory.").format(path=args.netboot), file=sys.stderr)
         return EXIT_USAGE
     logs.setup(args.log_level)
-    common = {"netboot": args.netboot, "lost_after": args.lost_after}
+    from ledger.logkey import ENV_KEY
+
+    key_file = _key_path(args).absolute()
+    os.environ[ENV_KEY] = str(key_file)  # the worker processes find the same key file
+    common = {"netboot": args.netboot, "lost_after": args.lost_after, "key_file": key_file}
     target: Any
     if args.workers > 1:
         from ledger.db import make_engine, normalise_url, upgrade
@@ -164,7 +218,7 @@ def serve(args: argparse.Namespace) -> int:
 
         engine = make_engine(args.db)
         upgrade(engine)
-        Ledger(engine)  # creates the log key and first tree head once, before the workers
+        Ledger(engine, key_file)  # the log key and first tree head, once, before the workers
         engine.dispose()
         os.environ[app_module.ENV_DB] = normalise_url(args.db)
         os.environ[app_module.ENV_LOST] = str(args.lost_after)

@@ -7,16 +7,18 @@ thread drains in batches, each batch one transaction and one signed tree head.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
+from appliance.certificate import signature_bytes
 from ledger.canonical import NotCanonicalisable, signed_and_unsigned
+from ledger.heartbeats import parse_sent_at
 from ledger.merkle import leaf_hash
 from ledger.store import Appended, Ledger, Submission
 from ledger.validation import Rejected, check_certificate, parse_object
@@ -38,7 +40,7 @@ def verify_signed(ledger: Ledger, doc: dict[str, Any], unsigned_bytes: bytes) ->
     if key is None:
         raise Rejected(403, "unknown_key", "the signing key is not enrolled")
     try:
-        raw = base64.b64decode(str(sig.get("value", "")), validate=True)
+        raw = signature_bytes(sig.get("value"))
         key.verify(raw, unsigned_bytes)
     except (InvalidSignature, ValueError):
         raise Rejected(403, "bad_signature", "signature does not verify") from None
@@ -57,11 +59,29 @@ def check_signed(ledger: Ledger, doc: dict[str, Any]) -> str:
     return verify_signed(ledger, doc, canonical_pair(doc)[1])
 
 
+MAX_AHEAD = timedelta(days=1)  # an appliance's clock may be off, not by more than this
+
+
+def check_issued_at(doc: dict[str, Any]) -> None:
+    """issued_at is an RFC 3339 time with its offset, and not in the future."""
+    issued = parse_sent_at(str(doc.get("issued_at") or ""))
+    if issued is None:
+        raise Rejected(422, "bad_issued_at", "issued_at is not an RFC 3339 time with its offset")
+    if issued > datetime.now(UTC) + MAX_AHEAD:
+        raise Rejected(422, "bad_issued_at", "issued_at is in the future: the appliance's clock "
+                       "is wrong")
+
+
 def prepare(ledger: Ledger, body: bytes) -> Submission:
     doc = parse_object(body)
     facts = check_certificate(doc)
+    check_issued_at(doc)
     entry, unsigned_bytes = canonical_pair(doc)
-    verify_signed(ledger, doc, unsigned_bytes)
+    kid = verify_signed(ledger, doc, unsigned_bytes)
+    appliance = doc.get("appliance")
+    named = appliance.get("key_id") if isinstance(appliance, dict) else None
+    if named is not None and named != kid:
+        raise Rejected(422, "key_mismatch", "appliance.key_id differs from the signing key")
     return Submission(entry=entry, leaf_hash=leaf_hash(entry), facts=facts)
 
 

@@ -9,6 +9,19 @@ from typing import Any
 
 import orjson
 
+MAX_FIELD = 2000  # characters of one logged value: a request can never make a huge log line
+
+
+def bounded(value: Any) -> Any:
+    """A logged value: numbers, booleans and None as they are, anything else as text of at
+    most MAX_FIELD characters."""
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_FIELD:
+        return text[:MAX_FIELD] + f"... ({len(text) - MAX_FIELD} more characters)"
+    return text
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -17,13 +30,13 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": bounded(record.getMessage()),
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            data.update(fields)
+            data.update({str(k)[:64]: bounded(v) for k, v in list(fields.items())[:32]})
         if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+            data["exc"] = bounded(self.formatException(record.exc_info))
         return orjson.dumps(data, default=str).decode("utf-8")
 
 

@@ -39,13 +39,26 @@ def status_label(status: str) -> str:
             "refused": _("refused"), "incomplete": _("incomplete")}.get(status, status)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text starting with = + - @ TAB or CR gets a leading
+    apostrophe (OWASP "CSV Injection"). Host and disk serials and models come from the
+    drives and machines themselves, so anything can be there. Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Sequence[Any]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     cols = columns()
     writer.writerow(["certificate_id"] + [attr for attr, _h, _w in cols])
     for row in rows:
-        writer.writerow([row.id] + [getattr(row, attr) for attr, _h, _w in cols])
+        writer.writerow([csv_cell(row.id)] + [csv_cell(getattr(row, attr))
+                                              for attr, _h, _w in cols])
     return out.getvalue().encode("utf-8")
 
 

@@ -15,23 +15,28 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from appliance.certificate import key_id as compute_key_id
-from appliance.certificate import load_private_pem, load_public_pem, private_pem
+from appliance.certificate import load_canonical_public_pem, load_public_pem
+from ledger import logkey
 from ledger import tables as t
 from ledger.db import writer
+from ledger.heartbeats import MAX_CLOCK_AHEAD, StaleHeartbeat, parse_sent_at
 from ledger.merkle import Tree
 from ledger.treehead import LogKey, TreeHead
 from ledger.validation import CertificateFacts
 
 APPEND_LOCK_ID = 0x41524457  # PostgreSQL advisory lock shared by every ledger process
-TOKEN_KINDS = ("admin", "enroll")
+TOKEN_KINDS = ("admin", "enroll", "session")  # session: made by a web login, ends at logout
+SESSION_SECONDS = 12 * 3600
+
 
 
 class LogCorrupt(Exception):
@@ -77,12 +82,23 @@ class Page:
 
 
 class Ledger:
-    def __init__(self, engine: Engine) -> None:
+    """The log and its indexes. `key_file`: the log's private key outside the database
+    (ledger.logkey; `serve` always gives one). Without it the key is kept in the database,
+    which only tests and throwaway ledgers should do."""
+
+    def __init__(self, engine: Engine, key_file: Path | None = None, *,
+                 admin_only: bool = False) -> None:
+        """`admin_only`: for enrolling, revoking and tokens, which touch neither the log nor
+        its key (the administrator running them may not be able to read the key file)."""
         self.engine = engine
+        self.key_file = key_file
         self.writer = writer(engine)
         self.tree = Tree()
         self.lock = threading.Lock()
         self._public_keys: dict[str, Ed25519PublicKey] = {}
+        self.log_key: LogKey
+        if admin_only:
+            return
         self.log_key = self._log_key()
         with self.lock, self.writer.begin() as conn:
             self._lock_log(conn)
@@ -94,15 +110,7 @@ class Ledger:
     def _log_key(self) -> LogKey:
         with self.writer.begin() as conn:
             self._lock_log(conn)
-            pem = conn.execute(select(t.ledger_keys.c.private_key_pem)
-                               .order_by(t.ledger_keys.c.created_at).limit(1)).scalar()
-            if pem is None:
-                key = Ed25519PrivateKey.generate()
-                conn.execute(t.ledger_keys.insert().values(
-                    key_id=compute_key_id(key.public_key()),
-                    private_key_pem=private_pem(key).decode("ascii"), created_at=utcnow()))
-                return LogKey(key)
-        return LogKey(load_private_pem(pem.encode("ascii")))
+            return LogKey(logkey.open_log_key(conn, self.key_file))
 
     def _store_head(self, conn: Connection) -> TreeHead:
         head = self.log_key.sign_head(self.tree.size, self.tree.root(), int(time.time() * 1000))
@@ -257,7 +265,7 @@ class Ledger:
     # -- appliances ----------------------------------------------------------------------
     def enroll(self, name: str, public_key_pem: bytes) -> tuple[str, bool]:
         """Enroll an appliance key; returns (key_id, newly enrolled). Refuses a revoked key."""
-        key = load_public_pem(public_key_pem)
+        key = load_canonical_public_pem(public_key_pem)
         kid = compute_key_id(key)
         # one writer: concurrent enrollments of a rack booting at once must not hit SQLITE_BUSY
         with self.lock, self.writer.begin() as conn:
@@ -306,7 +314,8 @@ class Ledger:
     def create_token(self, kind: str = "admin", name: str = "") -> str:
         if kind not in TOKEN_KINDS:
             raise ValueError(kind)
-        raw = ("ardl_" if kind == "admin" else "arde_") + secrets.token_urlsafe(32)
+        raw = {"admin": "ardl_", "enroll": "arde_", "session": "ards_"}[kind] + \
+            secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             conn.execute(t.tokens.insert().values(token_hash=hash_token(raw), kind=kind,
                                                   name=name, created_at=utcnow()))
@@ -316,9 +325,15 @@ class Ledger:
         if not raw or len(raw) > 200:
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.tokens.c.kind).where(
+            row = conn.execute(select(t.tokens.c.kind, t.tokens.c.created_at).where(
                 t.tokens.c.token_hash == hash_token(raw), t.tokens.c.revoked_at.is_(None))).first()
-        return row.kind if row else None
+        if row is None:
+            return None
+        if row.kind == "session":
+            made = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+            if (utcnow() - made).total_seconds() > SESSION_SECONDS:
+                return None
+        return str(row.kind)
 
     def revoke_token(self, raw: str) -> bool:
         with self.engine.begin() as conn:
@@ -329,7 +344,16 @@ class Ledger:
 
     # -- heartbeats ----------------------------------------------------------------------
     def record_heartbeat(self, kid: str, hb: dict[str, Any]) -> None:
+        """Store a validated heartbeat as the machine's row. StaleHeartbeat when its
+        `sent_at` is not later than the last one accepted from this key (a replayed or
+        reordered heartbeat must not make a lost machine look alive, or roll a failed state
+        back), or lies more than MAX_CLOCK_AHEAD in the future of the ledger's clock."""
         host = hb.get("host") or {}
+        sent = parse_sent_at(str(hb.get("sent_at") or ""))
+        if sent is None:
+            raise StaleHeartbeat("sent_at is not an RFC 3339 time with a time zone")
+        if sent > utcnow() + MAX_CLOCK_AHEAD:
+            raise StaleHeartbeat("sent_at is in the future: the machine's clock is wrong")
         values = {
             "host_serial": str(host.get("serial") or "")[:200],
             "host_product": str(host.get("product") or "")[:200],
@@ -343,9 +367,16 @@ class Ledger:
         }
         with self.lock, self.writer.begin() as conn:
             self._lock_log(conn)
-            res = conn.execute(update(t.machines).where(t.machines.c.key_id == kid)
-                               .values(heartbeats=t.machines.c.heartbeats + 1, **values))
-            if not res.rowcount:
+            last = conn.execute(select(t.machines.c.sent_at)
+                                .where(t.machines.c.key_id == kid)).scalar()
+            if last is not None:
+                previous = parse_sent_at(last)
+                if previous is not None and sent <= previous:
+                    raise StaleHeartbeat(f"sent_at is not later than the last heartbeat "
+                                         f"accepted from this key ({last})")
+                conn.execute(update(t.machines).where(t.machines.c.key_id == kid)
+                             .values(heartbeats=t.machines.c.heartbeats + 1, **values))
+            else:
                 conn.execute(t.machines.insert().values(key_id=kid, heartbeats=1, **values))
 
     def machines(self, batch: str = "") -> list[Row[Any]]:

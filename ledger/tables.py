@@ -31,7 +31,7 @@ tokens = Table(
     "tokens",
     metadata,
     Column("token_hash", String(64), primary_key=True),
-    Column("kind", String(16), nullable=False),  # admin | enroll
+    Column("kind", String(16), nullable=False),  # admin | enroll | session
     Column("name", String(200), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
@@ -76,12 +76,15 @@ tree_heads = Table(
     Column("signature", LargeBinary, nullable=False),
 )
 
-# The ledger's own Ed25519 key (signs tree heads). Created on first start.
+# The ledger's own Ed25519 key (signs tree heads): its public half. The private key lives in
+# a file outside the database (ledger.logkey); private_key_pem is set only by a ledger
+# started without a key file (tests), or by an older ledger until its next start moves it.
 ledger_keys = Table(
     "ledger_keys",
     metadata,
     Column("key_id", String(64), primary_key=True),
-    Column("private_key_pem", Text, nullable=False),
+    Column("private_key_pem", Text, nullable=True),
+    Column("public_key_pem", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from appliance.certificate import SCHEMA_ID, SCHEMA_PATH
+from ledger.canonical import MAX_DEPTH, NotCanonicalisable, check_depth
 
 MAX_BODY = 256 * 1024
 
@@ -27,14 +28,22 @@ class Rejected(Exception):
 
 
 def parse_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object: its size is checked before parsing (orjson itself stops at
+    1024 levels), its depth right after, before any recursive code (schema validators,
+    canonicalisation) sees it."""
     if len(body) > MAX_BODY:
         raise Rejected(413, "too_large", f"body larger than {MAX_BODY} bytes")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise Rejected(400, "malformed_json", f"malformed JSON: {exc}") from None
+        raise Rejected(400, "malformed_json", f"malformed JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise Rejected(422, "not_an_object", "the body must be a JSON object")
+    try:
+        check_depth(data)
+    except NotCanonicalisable:
+        raise Rejected(422, "too_deep", f"the document nests deeper than {MAX_DEPTH} levels") \
+            from None
     return data
 
 

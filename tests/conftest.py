@@ -66,6 +66,13 @@ def _no_real_commands(request: pytest.FixtureRequest) -> Iterator[None]:
         runner.set_runner(previous)
 
 
+@pytest.fixture(autouse=True)
+def _ledger_log_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ledger a test starts without --log-key keeps its key in the test's own folder
+    (never the system default path)."""
+    monkeypatch.setenv("ARDOISE_LEDGER_LOG_KEY", str(tmp_path / "ledger-log-key.pem"))
+
+
 @pytest.fixture
 def real_commands() -> Iterator[None]:
     previous = runner.set_runner(runner.subprocess_runner)

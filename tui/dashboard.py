@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from appliance import __version__
-from appliance.i18n import _, format_size, get_language, ngettext
+from appliance.i18n import _, format_size, get_language, ngettext, tr
 from appliance.jobs import Target
 from appliance.unattended import RackStatus
 from tui.widgets.keybar import KeyBar
@@ -150,6 +150,9 @@ class DashboardScreen(Screen[None]):
                 "{n} disks were interrupted last time (power cut?): reported INCOMPLETE, "
                 "erase them again.", len(s.recovered)).format(n=len(s.recovered)),
                 classes="danger", id="recovered")
+        if s.hidden:
+            yield Static("\n".join(_("HIDDEN: {what}").format(what=tr(h.describe()))
+                                   for h in s.hidden), classes="danger", id="hidden")
         with VerticalScroll(id="disks"):
             yield Static(disk_table(s.targets), id="disk-table")
         count = len(s.selected)

@@ -121,6 +121,8 @@ class ResultsScreen(Screen[None]):
         passed = sum(r.passed for r in self.results)
         title = _("Finished: {passed} of {total} disks passed").format(
             passed=passed, total=len(self.results))
+        if self.ardoise.survey.hidden:  # never "all erased" while the firmware hides a drive
+            title += "  " + _("Hidden drives were NOT erased: see the dashboard.")
         yield Static(title, classes="title")
         sent = self.sent_ids()
         with Horizontal(id="body"):

@@ -8,6 +8,7 @@ from appliance.errors import EXIT_OK
 from appliance.i18n import _, format_size, tr
 from appliance.output import emit_json, say
 from erasure.discovery import discover
+from erasure.hidden import find_hidden
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -19,9 +20,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     disks = discover(include_all=args.all)
+    hidden = find_hidden()
     if args.json:
-        emit_json({"disks": [d.to_json() for d in disks]})
+        emit_json({"disks": [d.to_json() for d in disks],
+                   "hidden": [h.to_json() for h in hidden]})
         return EXIT_OK
+    for h in hidden:
+        say(_("HIDDEN: {what}").format(what=tr(h.describe())))
     if not disks:
         say(_("No disks found."))
         return EXIT_OK

@@ -25,11 +25,12 @@ from appliance import jobs, rack, unattended
 from appliance.battery import read_state as read_battery
 from appliance.config import Config, ConfigError, load_from, locate
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
-from appliance.i18n import _, format_size, set_language
+from appliance.i18n import _, format_size, set_language, tr
 from appliance.interrupt import Stopper
 from appliance.journal import JournalError
 from appliance.output import emit_json, warn
 from appliance.verdict import not_verified, status_word
+from erasure.hidden import find_hidden
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -72,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise Refused(str(exc)) from exc
     selected = [t for t in targets if t.selected]
+    hidden = find_hidden()  # drives the firmware hides are never erased: say so
+    for h in hidden:
+        warn(_("HIDDEN: {what}").format(what=tr(h.describe())))
     for t in targets:
         line = f"{t.disk.path:14} {format_size(t.disk.size_bytes):>10} {t.disk.model} [{t.disk.serial or '-'}]"
         warn(f"{line}  {t.method} ({t.level})" if t.selected else f"{line}  {_('excluded')}: {t.reason}")
@@ -130,12 +134,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"results": [r.to_json() for r in results], "cancelled": cancel.is_set(),
                    "interrupted": stop.name, "excluded": _excluded(targets),
-                   "pending_certificates": pending})
+                   "pending_certificates": pending, "hidden": [h.to_json() for h in hidden]})
     elif rack_session is None:
         _print_verdicts(results)
     if stop.interrupted:
         return stop.exit_code
     code = EXIT_OK if results and all(r.passed for r in results) else EXIT_FAILED
+    if hidden:
+        warn(_("Not every drive was erased: the firmware hides some (see HIDDEN above)."))
+        code = EXIT_FAILED
     if args.unattended:
         unattended.power_action(config.unattended.after)
     return code

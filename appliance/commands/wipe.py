@@ -193,9 +193,7 @@ class Recorder:
         self.journal.transition(job_id, "erasing", level=args.level, method=args.method,
                                 pattern=ctx.pattern, verify=args.verify)
         ctx.journal = lambda event, details: self.journal.record(job_id, event, details or None)
-        password = self.journal.journaled_password(disk.id)
-        if password:
-            ctx.options["journaled_password"] = password
+        ctx.options.update(self.journal.erase_options(disk))
 
     def progress(self, disk: Disk, sink: Callable[[Progress], None]) -> Callable[[Progress], None]:
         state = {"step": "erasing"}

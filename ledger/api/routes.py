@@ -11,9 +11,13 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
+from appliance.certificate import CertificateError
 from ledger.api import models as m
 from ledger.canonical import has_nul
+from ledger.heartbeats import StaleHeartbeat
 from ledger.intake import Intake, check_signed, prepare
 from ledger.store import Ledger, NotFound
 from ledger.validation import MAX_BODY, Rejected, parse_object
@@ -22,7 +26,7 @@ log = logging.getLogger("ledger.api")
 router = APIRouter(prefix="/api/v1")
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"model": m.Problem} for code in (400, 401, 403, 404, 409, 413, 422)}
+    code: {"model": m.Problem} for code in (400, 401, 403, 404, 409, 413, 422, 503)}
 OBJECT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": {"type": "object"}}}}}
 
@@ -51,7 +55,7 @@ def reader(request: Request) -> str:
     header = request.headers.get("authorization", "")
     raw = header[7:].strip() if header.lower().startswith("bearer ") else None
     raw = raw or request.cookies.get("ardoise_token")
-    if ledger_of(request).token_kind(raw) != "admin":
+    if ledger_of(request).token_kind(raw) not in ("admin", "session"):
         raise HTTPException(401, "a valid bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
     return "admin"
@@ -113,8 +117,11 @@ def get_certificate(certificate_id: str, request: Request, _: Reader) -> Respons
         row = ledger_of(request).get(certificate_id)
     except NotFound:
         return problem(404, "not_found", "no certificate with this id")
-    return json_response({"leaf_index": row.leaf_index, "received_at": row.received_at.isoformat(),
-                          "certificate": orjson.loads(row.entry)})
+    # the stored RFC 8785 bytes themselves: what was logged is what is served
+    head = orjson.dumps({"leaf_index": row.leaf_index,
+                         "received_at": row.received_at.isoformat()})
+    return Response(head[:-1] + b',"certificate":' + bytes(row.entry) + b"}",
+                    media_type="application/json")
 
 
 @router.get("/certificates", response_model=m.SearchPage, responses=PROBLEMS,
@@ -194,23 +201,30 @@ def consistency(request: Request, first: Annotated[int, Query(ge=1, le=2**62)],
         "schema": {"$ref": "#/components/schemas/Heartbeat"}}}}},
     responses=PROBLEMS, summary="Progress of an appliance's jobs (rack view)")
 async def post_heartbeat(request: Request) -> Response:
+    """The body is checked (size, depth, schema, signature, key) on the event loop; only the
+    validated model is stored, in a worker thread, so a slow or locked database never stalls
+    the server. 409 for a heartbeat not newer than the last one accepted from its key."""
     ledger = ledger_of(request)
     try:
         doc = parse_object(await read_body(request))
         if has_nul(doc):
             raise Rejected(422, "nul_character", "strings may not contain U+0000")
         try:
-            hb = m.Heartbeat.model_validate(doc)
+            hb = m.Heartbeat.model_validate(doc, strict=True)
         except ValidationError as exc:
             raise Rejected(422, "schema", str(exc.errors()[0].get("msg"))[:300]) from None
         kid = check_signed(ledger, doc)
         if hb.appliance.get("key_id") != kid:
             raise Rejected(422, "key_mismatch", "appliance.key_id differs from the signer")
-        if not ledger.is_active(kid):
+        if not await run_in_threadpool(ledger.is_active, kid):
             raise Rejected(403, "key_not_allowed", "the signing key is revoked")
+        await run_in_threadpool(ledger.record_heartbeat, kid,
+                                hb.model_dump(mode="json", by_alias=True))
     except Rejected as exc:
         return problem(exc.status, exc.code, exc.detail)
-    ledger.record_heartbeat(kid, doc)
+    except StaleHeartbeat as exc:
+        log.info("heartbeat refused", extra={"fields": {"code": "stale", "key_id": kid}})
+        return problem(409, "stale_heartbeat", str(exc))
     return json_response({"key_id": kid, "received": True})
 
 
@@ -228,8 +242,12 @@ def enroll(body: m.EnrollmentRequest, request: Request) -> Response:
         kid, new = ledger.enroll(body.name, body.public_key_pem.encode("utf-8"))
     except PermissionError:
         return problem(403, "key_revoked", "this key was revoked")
-    except Exception:
-        return problem(422, "bad_key", "public_key_pem is not an Ed25519 public key in PEM")
+    except (CertificateError, ValueError, UnicodeError) as exc:
+        return problem(422, "bad_key", f"public_key_pem is not an Ed25519 public key in its "
+                       f"canonical PEM ({exc})"[:300])
+    except SQLAlchemyError:
+        log.exception("enrollment failed", extra={"fields": {"name": body.name[:200]}})
+        return problem(503, "unavailable", "the ledger could not store the key: try again")
     log.info("enrolled", extra={"fields": {"key_id": kid, "name": body.name, "new": new}})
     return json_response({"key_id": kid, "name": body.name, "enrolled": new}, 201 if new else 200)
 

@@ -18,7 +18,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from appliance import i18n
 from ledger.reports import status_label, to_csv, to_pdf
-from ledger.store import Ledger, NotFound
+from ledger.store import SESSION_SECONDS, Ledger, NotFound
+from ledger.web import session
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -47,7 +48,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     locale = language(request)
     html = env.get_template(template).render(request=request, lang=locale.split("_")[0],
                                          path=request.url.path, **context)
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers=session.HEADERS)
 
 
 def ledger_of(request: Request) -> Ledger:
@@ -56,7 +57,7 @@ def ledger_of(request: Request) -> Ledger:
 
 
 def signed_in(request: Request) -> bool:
-    return ledger_of(request).token_kind(request.cookies.get(COOKIE)) == "admin"
+    return ledger_of(request).token_kind(request.cookies.get(COOKIE)) in ("admin", "session")
 
 
 def to_login(request: Request) -> RedirectResponse:
@@ -76,16 +77,29 @@ def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login")
 def login(request: Request, token: Annotated[str, Form(max_length=200)],
           next: Annotated[str, Form(max_length=500)] = "/") -> Response:
-    if ledger_of(request).token_kind(token.strip()) != "admin":
+    refused = session.refuse_cross_site(request) or session.throttled(request)
+    if refused is not None:
+        return refused
+    ledger = ledger_of(request)
+    if ledger.token_kind(token.strip()) != "admin":
+        session.failed_login(request)
         return render(request, "login.html", status=401, next=safe_next(next), error=True)
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", max_age=12 * 3600)
+    response.set_cookie(COOKIE, ledger.create_token("session", "web login"), httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https",
+                        max_age=SESSION_SECONDS)
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    refused = session.refuse_cross_site(request)
+    if refused is not None:
+        return refused
+    raw = request.cookies.get(COOKIE)
+    ledger = ledger_of(request)
+    if raw and ledger.token_kind(raw) == "session":
+        ledger.revoke_token(raw)  # the session ends on the server too, not only the cookie
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
@@ -138,16 +152,6 @@ def _group_page(request: Request, kind: str, name: str) -> Response:
                   total=sum(counts.values()))
 
 
-@router.get("/batches/{batch}")
-def batch_page(request: Request, batch: str) -> Response:
-    return _group_page(request, "batch", batch)
-
-
-@router.get("/donors/{donor}")
-def donor_page(request: Request, donor: str) -> Response:
-    return _group_page(request, "donor", donor)
-
-
 def _report(request: Request, kind: str, name: str, fmt: str) -> Response:
     if not signed_in(request):
         return to_login(request)
@@ -171,18 +175,50 @@ def _report(request: Request, kind: str, name: str, fmt: str) -> Response:
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 
-@router.get("/batches/{batch}/report.{fmt}")
+# A batch or donor name may hold "/" (its %2F arrives decoded): the names are path
+# parameters, and the report routes come first so a name ending in /report.csv still works.
+@router.get("/batches/{batch:path}/report.{fmt}")
 def batch_report(request: Request, batch: str, fmt: str) -> Response:
     if fmt not in ("csv", "pdf"):
         return Response(status_code=404)
     return _report(request, "batch", batch, fmt)
 
 
-@router.get("/donors/{donor}/report.{fmt}")
+@router.get("/donors/{donor:path}/report.{fmt}")
 def donor_report(request: Request, donor: str, fmt: str) -> Response:
     if fmt not in ("csv", "pdf"):
         return Response(status_code=404)
     return _report(request, "donor", donor, fmt)
+
+
+@router.get("/batches/{batch:path}")
+def batch_page(request: Request, batch: str) -> Response:
+    return _group_page(request, "batch", batch)
+
+
+@router.get("/donors/{donor:path}")
+def donor_page(request: Request, donor: str) -> Response:
+    return _group_page(request, "donor", donor)
+
+
+def _number(value: Any, low: float = 0.0, high: float | None = None) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    value = max(float(value), low)
+    return min(value, high) if high is not None else value
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    """A stored job as the rack page shows it: every field present and of its type, so the
+    page renders whatever a row holds (rows stored before heartbeats were validated too)."""
+    view: dict[str, Any] = {key: str(job.get(key) or "")[:300] for key in
+            ("disk_id", "model", "serial", "step", "method", "status")}
+    view["progress"] = _number(job.get("progress"), 0.0, 1.0) or 0.0
+    view["rate"] = _number(job.get("rate"))
+    view["eta"] = _number(job.get("eta"))
+    size = job.get("size_bytes")
+    view["size_bytes"] = size if isinstance(size, int) and not isinstance(size, bool) else None
+    return view
 
 
 def rack_rows(ledger: Ledger, batch: str, lost_after: float) -> list[dict[str, Any]]:
@@ -193,9 +229,11 @@ def rack_rows(ledger: Ledger, batch: str, lost_after: float) -> list[dict[str, A
         age = max(0.0, (now - seen).total_seconds())
         lost = age > lost_after
         try:
-            jobs = orjson.loads(m.jobs)
+            stored = orjson.loads(m.jobs)
         except orjson.JSONDecodeError:
-            jobs = []
+            stored = []
+        jobs = [job_view(j) for j in stored if isinstance(j, dict)] if isinstance(
+            stored, list) else []
         for job in jobs:
             job["lost"] = lost and job.get("status") not in TERMINAL
         running = [j for j in jobs if j.get("status") not in TERMINAL]

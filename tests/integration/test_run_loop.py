@@ -311,6 +311,28 @@ def test_run_writes_and_proves_the_os_image(loops: Loops, tmp_path: Path) -> Non
         "spooled"]
 
 
+def test_run_on_a_machine_with_a_hidden_drive_is_not_all_erased(
+        loops: Loops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.cli import main
+    from erasure import hidden
+    from tests.conftest import FIXTURES
+
+    monkeypatch.setattr(hidden, "SYS", FIXTURES / "hidden" / "rst-sys")  # Intel RST RAID mode
+    good, good_file = loops.make(SIZE, "good")
+    code = main(["run", "--config", str(write_config(tmp_path)), "--data",
+                 str(tmp_path / "data"), "--device", good, "--yes", "--json"])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert [r["status"] for r in out["results"]] == ["erased"]  # the visible disk is erased
+    assert count_markers(good_file) == 0
+    assert out["hidden"] == [{"kind": "intel-rst-remapped", "controller": "0000:00:17.0",
+                              "count": 1, "remedy": hidden.RST_REMEDY}]
+    assert code == 1  # not every drive of this machine was erased
+    assert "HIDDEN: 1 NVMe drive(s) hidden by Intel RST" in captured.err
+    assert "Not every drive was erased" in captured.err
+
+
 # --- verdicts: unverified, interrupted, excluded -------------------------------------------
 
 

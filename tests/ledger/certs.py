@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -59,10 +60,13 @@ def certificate(key: Ed25519PrivateKey, n: int = 0, *, batch: str = "B-2026-11",
 
 
 def heartbeat(key: Ed25519PrivateKey, *, serial: str = "PF200001", batch: str = "RACK-1",
-              jobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+              jobs: list[dict[str, Any]] | None = None,
+              sent_at: str | None = None) -> dict[str, Any]:
+    """A signed heartbeat; `sent_at` defaults to now (the ledger refuses a heartbeat that is
+    not newer than the last one from the same key)."""
     doc = {
         "schema": "ardoise.heartbeat/1",
-        "sent_at": "2026-11-25T21:00:00Z",
+        "sent_at": sent_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "appliance": {"key_id": key_id(key.public_key()), "version": "0.1.0"},
         "host": {"serial": serial, "product": "OptiPlex 7050", "maker": "Dell Inc.",
                  "mac": "52:54:00:12:34:56"},

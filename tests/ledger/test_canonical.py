@@ -29,17 +29,40 @@ documents = st.dictionaries(
 def test_same_bytes_as_rfc8785(doc: dict[str, Any]) -> None:
     doc = dict(doc)
     doc["signature"] = {"alg": "ed25519", "value": "x"}
-    whole, bare = signed_and_unsigned(doc)
+    try:
+        whole, bare = signed_and_unsigned(doc)
+    except NotCanonicalisable:
+        # refused only for a double whose RFC 8785 text reads back as an inexact integer
+        assert any(isinstance(v, float) and v.is_integer() and 2**53 - 1 < abs(v) < 1e21
+                   for v in _leaves(doc))
+        return
     assert whole == canonical(doc)
     assert bare == canonical({k: v for k, v in doc.items() if k != "signature"})
 
 
+def _leaves(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return [x for v in node.values() for x in _leaves(v)]
+    if isinstance(node, list):
+        return [x for v in node for x in _leaves(v)]
+    return [node]
+
+
 def test_rfc8785_number_examples() -> None:
-    # Section 3.2.2.3 / appendix B samples.
+    # Section 3.2.2.3 / appendix B samples (295147905179352830000.0 is refused: see below).
     values = [0.0, -0.0, 5e-324, 1e21, 1e-7, 333333333.3333333, 1e23, 9007199254740991,
-              -9007199254740991, 295147905179352830000.0, 4.35, 0.002, 1e-6]
+              -9007199254740991, 4.35, 0.002, 1e-6]
     whole, _ = signed_and_unsigned({"n": values})
     assert whole == rfc8785.dumps({"n": values})
+
+
+@pytest.mark.parametrize("number", [295147905179352830000.0, 9007199254740992.0,
+                                    -9007199254740994.0])
+def test_integral_doubles_past_2_53_are_refused(number: float) -> None:
+    """RFC 8785 writes them as integers ("295147905179352830000") that read back as
+    integers outside I-JSON's exact range: the logged bytes could never verify again."""
+    with pytest.raises(NotCanonicalisable):
+        signed_and_unsigned({"n": number})
 
 
 def test_non_ascii_keys_fall_back_to_the_reference() -> None:

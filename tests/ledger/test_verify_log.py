@@ -68,7 +68,8 @@ def test_direct_edit_is_detected(edit: str, db_url: str, submit: Any, ledger: Le
         assert submit(n, status="failed" if n == 3 else "erased")[1].status_code == 201
     assert main(["verify-log", "--db", db_url, "--json"]) == 0
     ok = json.loads(capsys.readouterr().out)
-    assert ok == {"ok": True, "tree_size": 6, "heads_checked": 7, "problems": []}
+    assert ok == {"ok": True, "tree_size": 6, "heads_checked": 7, "problems": [],
+                  "since": None, "key_in_database": True, "log_key_file": None}
     with ledger.engine.begin() as conn:
         EDITS[edit](conn)
     assert main(["verify-log", "--db", db_url, "--json"]) == 1

@@ -69,3 +69,18 @@ def test_resolve_rejects_what_is_not_a_disk(tmp_path: Path) -> None:
         resolve(str(plain))
     with pytest.raises(NotAWholeDisk, match="not a block device"):
         resolve("/dev/null")
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("mmcblk0boot0", "eMMC boot partition"), ("mmcblk0boot1", "eMMC boot partition"),
+    ("mmcblk1rpmb", "eMMC RPMB partition")])
+def test_emmc_boot_and_rpmb_partitions_are_never_eligible(name: str, reason: str) -> None:
+    # the names drivers/mmc/core/block.c gives the hardware partitions of an eMMC
+    disk = decide(_disk(path=f"/dev/{name}", transport="mmc", id=f"mmc-X_0x1-{name}"),
+                  allow_external=True)
+    assert not disk.eligible and disk.excluded_reason.startswith(reason)
+
+
+def test_emmc_user_area_and_general_purpose_partitions_stay_disks() -> None:
+    assert decide(_disk(path="/dev/mmcblk0", transport="mmc")).eligible
+    assert decide(_disk(path="/dev/mmcblk0gp0", transport="mmc")).eligible

@@ -31,6 +31,7 @@ from tests.unit.test_methods_ata import (
     INTEL_ENABLED,
     MICRON,
     SANITIZE_DONE,
+    SANITIZE_IDLE,
     SANITIZE_RUNNING,
     FakeClock,
     sata,
@@ -92,8 +93,11 @@ def test_nvme_format_reports_elapsed_time_while_the_drive_works(fake_runner) -> 
 def test_ata_secure_erase_bar_follows_the_drives_estimate(fake_runner) -> None:  # type: ignore[no-untyped-def]
     clock, seen = FakeClock(), Seen()
     fake_runner.add_callable(["hdparm", "-I", "/dev/sda"], sequence(INTEL, INTEL_ENABLED, INTEL))
+    fake_runner.add(["hdparm", "--sanitize-status", "/dev/sda"], SANITIZE_IDLE)
 
     def record(event: str, details: dict[str, Any]) -> None:
+        if not details:  # forgotten after the erase
+            return
         pw = details["password"]
         fake_runner.add(["hdparm", "--user-master", "u", "--security-set-pass", pw, "/dev/sda"])
         # "4min for SECURITY ERASE UNIT": half way at 2 min, past it at 10 min
@@ -101,7 +105,8 @@ def test_ata_secure_erase_bar_follows_the_drives_estimate(fake_runner) -> None: 
                                   "/dev/sda"], drive_takes(clock, seen, [120.0, 600.0]))
 
     ctx = EraseContext(journal=record, progress=seen,
-                       options={"clock": clock, "wait_tick": 0.001})
+                       options={"clock": clock, "wait_tick": 0.001,
+                                "password_journal_persistent": True})
     disk = sata(INTEL)
     result = methods.get("ata-secure-erase").run(disk, ctx)
     assert result.status == "erased", result.errors

@@ -18,9 +18,10 @@ INTEL_ENABLED = INTEL.replace("        not     enabled\n", "                enab
 INTEL_LOCKED = INTEL_ENABLED.replace("        not     locked\n", "                locked\n")
 SANITIZE_RUNNING = (FIXTURES / "hdparm/sanitize-status-in-process.txt").read_text()
 # hdparm's printout once the drive reports SD0 with the "operation succeeded" flag
-SANITIZE_DONE = ("/dev/sda:\nIssuing SANITIZE_STATUS command\nSanitize status:\n"
-                 "    State:    SD0 Sanitize Idle\n"
-                 "    Last Sanitize Operation Completed Without Error\n")
+SANITIZE_DONE = (FIXTURES / "hdparm/sanitize-status-done.txt").read_text()
+SANITIZE_IDLE = (FIXTURES / "hdparm/sanitize-status-idle.txt").read_text()
+PERSISTENT = {"password_journal_persistent": True}
+STATUS = ["hdparm", "--sanitize-status", "/dev/sda"]
 
 
 class FakeClock:
@@ -67,15 +68,19 @@ def test_password_journaled_before_set_pass_and_rejection_detected(fake_runner) 
     # cannot be trusted, the state is read again
     journal: list[tuple[str, dict[str, Any], int]] = []
     fake_runner.add(["hdparm", "-I", "/dev/sda"], INTEL)
+    fake_runner.add(STATUS, SANITIZE_IDLE)
 
     def record(event: str, details: dict[str, Any]) -> None:
         journal.append((event, details, len(fake_runner.calls)))
+        if not details:  # the password forgotten once the drive is seen without it
+            return
         fake_runner.add(["hdparm", "--user-master", "u", "--security-set-pass",
                          details["password"], "/dev/sda"],
                         fixture="hdparm/qemu-7.2-sata-set-pass.txt",
                         stderr=(FIXTURES / "hdparm/qemu-7.2-sata-set-pass.stderr.txt").read_text())
 
-    result = methods.get("ata-secure-erase").run(sata(INTEL), EraseContext(journal=record))
+    result = methods.get("ata-secure-erase").run(sata(INTEL), EraseContext(
+        journal=record, options=dict(PERSISTENT)))
     assert result.status == "failed"
     assert any("did not accept SECURITY SET PASSWORD" in e for e in result.errors)
     event, details, calls_before = journal[0]
@@ -83,20 +88,28 @@ def test_password_journaled_before_set_pass_and_rejection_detected(fake_runner) 
     assert fake_runner.calls[calls_before][3] == "--security-set-pass"  # journal came first
     shown = [c["argv"] for c in result.details["commands"]]
     assert all(details["password"] not in argv for argv in shown)
+    # the state read again shows no password: nothing to disable, the journal forgets it
+    assert result.details["password_cleared"] is True and journal[-1][:2] == ("ata-password", {})
+    assert not any("--security-disable" in c for c in fake_runner.calls)
 
 
 def test_no_journal_no_password(fake_runner) -> None:  # type: ignore[no-untyped-def]
     fake_runner.add(["hdparm", "-I", "/dev/sda"], INTEL)
-    result = methods.get("ata-secure-erase").run(sata(INTEL), EraseContext())
+    fake_runner.add(STATUS, SANITIZE_IDLE)
+    result = methods.get("ata-secure-erase").run(sata(INTEL), EraseContext(
+        options=dict(PERSISTENT)))
     assert result.status == "failed" and "journal" in result.errors[0]
-    assert len(fake_runner.calls) == 1
+    assert len(fake_runner.calls) == 2  # IDENTIFY and the sanitize state: nothing sent
 
 
 def test_full_secure_erase_with_timeout_from_drive_estimate(fake_runner) -> None:  # type: ignore[no-untyped-def]
     fake_runner.add_callable(["hdparm", "-I", "/dev/sda"], sequence(INTEL, INTEL_ENABLED, INTEL))
+    fake_runner.add(STATUS, SANITIZE_IDLE)
     timeouts: dict[str, float] = {}
 
     def record(event: str, details: dict[str, Any]) -> None:
+        if not details:
+            return
         pw = details["password"]
         fake_runner.add(["hdparm", "--user-master", "u", "--security-set-pass", pw, "/dev/sda"])
 
@@ -106,16 +119,22 @@ def test_full_secure_erase_with_timeout_from_drive_estimate(fake_runner) -> None
         fake_runner.add_callable(["hdparm", "--user-master", "u", "--security-erase", pw,
                                   "/dev/sda"], erase)
 
-    result = methods.get("ata-secure-erase").run(sata(INTEL), EraseContext(journal=record))
+    result = methods.get("ata-secure-erase").run(sata(INTEL), EraseContext(
+        journal=record, options=dict(PERSISTENT)))
     assert result.status == "erased", result.errors
     assert result.details["expect"] == "zero-or-ones"
-    # 4 min estimate x 1.5 margin + 5 min, at least 10 min
-    assert timeouts["erase"] == result.details["timeout_seconds"] == 660
+    # past hdparm's own SG_IO timeout (get_erase_timeout_secs): max(4 + 60 min, 937703088
+    # sectors / 2048 / 30 + 30 min = 17062 s), + 300 s
+    assert timeouts["erase"] == result.details["timeout_seconds"] == 17062 + 300
+    assert result.details["timeout_basis"] == "drive-estimate"
+    assert result.details["estimate_seconds"] == 240
+    assert result.details["password_cleared"] is True
 
 
 def test_locked_drive_unlocked_with_journaled_password(fake_runner) -> None:  # type: ignore[no-untyped-def]
     fake_runner.add_callable(["hdparm", "-I", "/dev/sda"],
                              sequence(INTEL_LOCKED, INTEL_ENABLED, INTEL))
+    fake_runner.add(STATUS, SANITIZE_IDLE)
     pw = "ardoise-0123456789abcdef"
     fake_runner.add(["hdparm", "--user-master", "u", "--security-unlock", pw, "/dev/sda"])
     fake_runner.add(["hdparm", "--user-master", "u", "--security-erase", pw, "/dev/sda"])
@@ -165,7 +184,9 @@ def test_sanitize_polled_to_completion(fake_runner) -> None:  # type: ignore[no-
 def test_sanitize_found_running_after_reboot_is_waited_for(fake_runner) -> None:  # type: ignore[no-untyped-def]
     fake_runner.add_callable(["hdparm", "--sanitize-status", "/dev/sda"],
                              sequence(SANITIZE_RUNNING, SANITIZE_RUNNING, SANITIZE_DONE))
+    # the drive does not say which action runs: the journal of the interrupted job does
     result = methods.get("ata-sanitize-block").run(sata(MICRON), EraseContext(
-        options={"clock": FakeClock()}))
+        options={"clock": FakeClock(), "journaled_sanitize_action": "block"}))
     assert result.status == "erased" and result.details["resumed_in_progress"] is True
+    assert result.details["action_ran"] == "block"
     assert tuple(SANITIZE_START) not in fake_runner.calls

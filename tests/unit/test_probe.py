@@ -225,9 +225,15 @@ def test_probe_device_virtual_runs_nothing(fake_runner, transport: str) -> None:
     assert fake_runner.calls == [] and disk.methods == ["overwrite"]
 
 
-def test_remove_hpa(fake_runner) -> None:  # type: ignore[no-untyped-def]
+def test_remove_hpa(fake_runner, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from erasure import probe
     from erasure.disk import Hpa
     from erasure.probe import remove_hpa
+
+    # the kernel's size once the rescan revalidated the disk (512-byte units)
+    (tmp_path / "sda" / "device").mkdir(parents=True)
+    (tmp_path / "sda" / "size").write_text("524288\n")
+    monkeypatch.setattr(probe, "SYS_BLOCK", tmp_path)
 
     disk = disk_from_outputs(ProbeOutputs(smartctl=fx("smartctl/qemu-7.2-sata.json")),
                              path="/dev/sda")
@@ -237,6 +243,7 @@ def test_remove_hpa(fake_runner) -> None:  # type: ignore[no-untyped-def]
     assert remove_hpa(disk) is None
     assert disk.hpa == Hpa(524288, 524288) and disk.size_bytes == 524288 * 512
     assert disk.extra["hpa_removed"] == {"sectors": 24288}
+    assert (tmp_path / "sda" / "device" / "rescan").read_text() == "1\n"
 
 
 def test_probe_reports_a_sanitize_in_progress(fake_runner) -> None:  # type: ignore[no-untyped-def]
