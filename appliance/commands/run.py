@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if rack_session is not None:
             rack_session.close()
         if args.json:
-            emit_json({"results": [], "cancelled": False})
+            emit_json({"results": [], "cancelled": False, "excluded": _excluded(targets)})
         return EXIT_OK
     if args.unattended:
         if not countdown(config.unattended.countdown_seconds):
