@@ -16,7 +16,9 @@ manifest_hash, root_hash (or manifest_root_hash), readback_hash (or readback_roo
 verified, bytes_written, status, errors (appliance.imaging's ImageResult fits).
 
 Success is never claimed without verification evidence: an outcome that says "erased"
-without a passing sample/full read-back is certified "incomplete", with the reason.
+without a passing sample/full read-back is certified "unverified" (nothing read back) or
+"failed" (the read-back failed), with the reason. Statuses: erased | unverified | failed |
+refused | incomplete (`STATUSES`; "unverified" is new this round, the others stay valid).
 
 The signing key lives on the data partition (DATA/keys/appliance.key), never in the image.
 `ardoise keygen` makes it; `issue()` makes one on first use if it is missing (an appliance
@@ -58,6 +60,7 @@ log = logging.getLogger(__name__)
 
 KEY_NAME = "appliance.key"
 PUB_NAME = "appliance.pub.pem"
+STATUSES = ("erased", "unverified", "failed", "refused", "incomplete")
 METHODS = frozenset(json.loads(SCHEMA_PATH.read_text())["$defs"]["method"]["enum"])
 BUILD_INFO = Path("/etc/ardoise/build-info")  # written by the image build: BUILD_ID=...
 
@@ -285,6 +288,8 @@ def _sanitization(outcome: Any, verification: dict[str, Any]) -> dict[str, Any]:
         if str(e) not in errors:
             errors.append(str(e))
     method = _get(outcome, "method", "erase.method")
+    if method == "auto":  # the request, not a method that ran
+        method = None
     if method is not None and method not in METHODS:
         errors.append(f"unknown method {method}")
         method = None
@@ -292,9 +297,12 @@ def _sanitization(outcome: Any, verification: dict[str, Any]) -> dict[str, Any]:
     if status == "erased" and not (verification["result"] == "pass"
                                    and verification["mode"] in ("sample", "full")
                                    and verification["bytes_checked"] > 0):
-        status = "incomplete"
-        errors.append("no verification evidence: erasure not certified as complete")
-    if status not in ("erased", "failed", "refused", "incomplete"):
+        status = "failed" if verification["result"] == "fail" else "unverified"
+    if status == "unverified":
+        note = "no verification evidence: erasure not certified as complete"
+        if note not in errors:
+            errors.append(note)
+    if status not in STATUSES:
         errors.append(f"unknown status {status}")
         status = "incomplete"
     started = _when(outcome, "started", "started_at")
@@ -422,18 +430,20 @@ def outcome_from_journal(job: JobRecord) -> dict[str, Any]:
     """What an interrupted job's journal tells about it, shaped like an Outcome."""
     details = job.details
     reached = job.state
+    method = details.get("method")
     return {
         "disk": job.disk,
         "level": details.get("level", "purge"),
-        "method": details.get("method"),
-        "methods_tried": [e["method"] for e in job.history if e.get("method")],
+        "method": method if method in METHODS else None,  # never the request "auto"
+        "methods_tried": [e["method"] for e in job.history if e.get("method") in METHODS],
         "pattern": details.get("pattern"),
         "status": "incomplete",
         "errors": [f"interrupted while {reached} (journal {job.job_id}, last update "
                    f"{job.updated_at})"],
         "started_at": job.started_at("erasing"),
         "ended_at": job.updated_at,
-        "verify": {"mode": details.get("verify_mode", "none"), "result": "not-done",
+        "verify": {"mode": details.get("verify_mode") or details.get("verify") or "none",
+                   "result": "not-done",
                    "bytes_checked": 0},
     }
 

@@ -7,7 +7,10 @@ Every disk is one Job running in its own thread; each step is written to the jou
 event dataclasses (StepStarted, StepProgress, LogLine, JobFinished, RunFinished) to one
 callback, which the TUI forwards to its message queue and `ardoise run` prints. One
 threading.Event cancels every job; a disk that fails never stops the others. Every job
-ends with a signed certificate in the spool, success or not (CLI contract).
+that touched its disk ends with a signed certificate in the spool, success or not (CLI
+contract); a disk refused at erase time, or left untouched because the run was cancelled
+before its first method started, gets none (nothing was done to it) and its journal entry
+is closed, so no INCOMPLETE certificate is issued for it at the next start either.
 
 The work itself belongs to the modules that own it: erasure.erase (erase + verify),
 appliance.imaging (write + read-back hash), appliance.certify (certificate, signature,
@@ -27,11 +30,14 @@ from typing import Any
 from appliance import __version__
 from appliance.config import Config
 from appliance.i18n import _, tr
+from appliance.verdict import not_verified
 from erasure.disk import Disk, Plan
 from erasure.methods.base import Progress
 
 log = logging.getLogger(__name__)
 
+# the erase command ran to its end: "unverified" when nothing was read back (verify: none)
+ERASE_RAN = ("erased", "unverified")
 STEPS = ("discovered", "planned", "erasing", "verifying", "imaging", "hashing",
          "certified", "spooled", "sent")
 PROGRESS_INTERVAL = 0.2  # seconds between two progress events of one job (coalesced)
@@ -107,7 +113,7 @@ class JobResult:
     size_bytes: int
     level: str = ""
     method: str = ""
-    erase_status: str = "incomplete"  # erased | failed | refused | incomplete
+    erase_status: str = "incomplete"  # erased | unverified | failed | refused | incomplete
     verify_result: str = "not-done"  # pass | fail | not-done
     image_status: str | None = None  # imaged | failed | refused | None (no image asked)
     certificate_id: str | None = None
@@ -115,6 +121,7 @@ class JobResult:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     image_required: bool = False
+    untouched: bool = False  # nothing was done to the disk: no certificate (refused, cancelled)
 
     @property
     def passed(self) -> bool:
@@ -133,7 +140,7 @@ class JobResult:
             "verify": {"result": self.verify_result}, "image": self.image_status,
             "passed": self.passed, "certificate": self.certificate_path,
             "certificate_id": self.certificate_id, "errors": list(self.errors),
-            "seconds": round(self.seconds, 3),
+            "seconds": round(self.seconds, 3), "untouched": self.untouched,
         }
 
 
@@ -147,7 +154,8 @@ class JobResult:
                    verify_result=(data.get("verify") or {}).get("result", "not-done"),
                    image_status=data.get("image"), certificate_id=data.get("certificate_id"),
                    certificate_path=data.get("certificate"), errors=list(data.get("errors", [])),
-                   seconds=float(data.get("seconds", 0.0)))
+                   seconds=float(data.get("seconds", 0.0)),
+                   untouched=bool(data.get("untouched", False)))
 
 
 @dataclass(frozen=True)
@@ -250,6 +258,7 @@ class Job:
         self._progress_lock = threading.Lock()
         self._image_written = False  # every image byte written: the read-back is what is left
         self._waiting_said: tuple[str, str] | None = None  # the drive wait last logged
+        self._hpa_removed = False  # the disk was changed before any erase method ran
 
     # events and journal
     def enter(self, step: str, **details: Any) -> None:
@@ -306,21 +315,24 @@ class Job:
                 self.say(_("purge is not reachable on this drive: clear instead, as the "
                            "config allows (recorded on the certificate)"))
             outcome = self.erase()
-            if outcome is not None and self.result.erase_status == "erased" \
+            if outcome is not None and self.result.erase_status in ERASE_RAN \
                     and self.run.config.image.manifest and not self.run.cancel.is_set():
                 image = self.write_image()
         except Exception as exc:
             log.exception("job %s", self.job_id)
             self.result.errors.append(str(exc))
             self.say(str(exc), error=True)
-            if self.result.erase_status == "erased" and self.run.config.image.manifest:
+            if self.result.erase_status in ERASE_RAN and self.run.config.image.manifest:
                 self.result.image_status = "failed"
-            elif self.result.erase_status != "erased":
+            elif self.result.erase_status not in ERASE_RAN:
                 self.result.erase_status = "failed"
-        if self.run.cancel.is_set() and self.result.erase_status not in ("erased", "failed"):
+        if self.run.cancel.is_set() and self.result.erase_status not in (*ERASE_RAN, "failed"):
             self.result.erase_status = "incomplete"
         self.result.seconds = time.monotonic() - start
-        self.certify(outcome, image)
+        if self.untouched(outcome):
+            self.close_untouched()
+        else:
+            self.certify(outcome, image)
         self.finished = True
         self.run.post(JobFinished(self.job_id, self.result))
 
@@ -338,6 +350,7 @@ class Job:
         self.enter("erasing", method=self.target.method, level=self.target.level,
                    pattern=cfg.pattern, verify=cfg.verify)
         if cfg.remove_hpa and self.disk.hpa and self.disk.hpa.enabled:
+            self._hpa_removed = True
             if not self.remove_hpa():  # journaled: the job is "erasing" from here on
                 self.result.erase_status = "failed"  # never overwrite less than the drive
                 return None
@@ -358,7 +371,32 @@ class Job:
                 n=len(errors) - MAX_LOGGED_ERRORS), error=True)
         self.say(_("erase: {status}, verification: {verify}").format(
             status=self.result.erase_status, verify=self.result.verify_result))
+        if outcome.status == "unverified":
+            self.say(not_verified(), error=True)
         return outcome
+
+    def untouched(self, outcome: Any) -> bool:
+        """Nothing was done to the disk: refused at erase time, or cancelled before its first
+        method started (and no host protected area was removed)."""
+        if outcome is None or self._hpa_removed or self.result.image_status is not None:
+            return False
+        return outcome.status == "refused" or (outcome.status == "incomplete"
+                                               and not outcome.attempts)
+
+    def close_untouched(self) -> None:
+        """No certificate for a disk nothing was done to; its journal entry is closed."""
+        if self.result.erase_status == "refused":
+            reason = _("refused: nothing was done to this disk, no certificate")
+        else:
+            reason = _("stopped before anything was written: this disk is untouched, "
+                       "no certificate")
+        self.result.errors.append(reason)
+        self.say(reason, error=True)
+        try:
+            self.run.journal.close(self.job_id, None, "untouched: " + self.result.erase_status)
+        except Exception as exc:  # the next start reports it INCOMPLETE: safe, says why
+            log.warning("journal of %s not closed: %s", self.job_id, exc)
+        self.result.untouched = True
 
     def remove_hpa(self) -> bool:
         """Give the hidden sectors back before erasing (config: erase.remove_hpa)."""

@@ -26,6 +26,7 @@ FONT = "DejaVu"
 # status → (label, RGB)
 _STATUS = {
     "erased": ("ERASED", (22, 120, 60)),
+    "unverified": ("NOT VERIFIED", (200, 110, 0)),
     "failed": ("FAILED", (180, 30, 30)),
     "refused": ("REFUSED", (110, 110, 110)),
     "incomplete": ("INCOMPLETE", (200, 110, 0)),
@@ -83,8 +84,8 @@ def _product(host: dict[str, Any]) -> str | None:
 
 
 def _status_label(status: str) -> str:
-    return {"erased": _("ERASED"), "failed": _("FAILED"), "refused": _("REFUSED"),
-            "incomplete": _("INCOMPLETE")}.get(status, status.upper())
+    return {"erased": _("ERASED"), "unverified": _("NOT VERIFIED"), "failed": _("FAILED"),
+            "refused": _("REFUSED"), "incomplete": _("INCOMPLETE")}.get(status, status.upper())
 
 
 def _technique(value: str | None) -> str:

@@ -80,7 +80,7 @@ class JobView:
     rate: float | None = None
     eta: float | None = None
     method: str | None = None
-    status: str = "running"  # running | erased | failed | refused | incomplete
+    status: str = "running"  # running | erased | unverified | failed | refused | incomplete
     certificate_id: str | None = None
 
     def to_json(self, delivered: set[str]) -> dict[str, Any]:
@@ -356,7 +356,7 @@ def status_of(result: Any) -> str:
     status = str(getattr(result, "erase_status", "incomplete"))
     if status == "erased":  # erased but not verified, or the image failed
         return "failed"
-    return status if status in ("failed", "refused", "incomplete") else "failed"
+    return status if status in ("unverified", "failed", "refused", "incomplete") else "failed"
 
 
 def _reason(response: requests.Response) -> str:

@@ -2,8 +2,9 @@
 
 Used by `ardoise wipe` and by the appliance's job pipeline. `erase_disk` never raises for
 a disk-level problem; it returns an Outcome whose status is
-- erased: a method finished and verification passed (or verify mode was "none", in which
-  case the verify result says "not-done");
+- erased: a method finished and its verification passed;
+- unverified: a method finished but verify mode was "none": nothing was read back, so the
+  disk is not called erased (the verify result says "not-done");
 - failed: no method finished with verification evidence (errors say why);
 - refused: the disk is not eligible (nothing was written);
 - incomplete: cancelled while a method or its verification ran.
@@ -34,7 +35,7 @@ from erasure.pattern import Pattern, new_key
 from erasure.plan import make_plan
 from erasure.text import Msg
 
-STATUSES = ("erased", "failed", "refused", "incomplete")
+STATUSES = ("erased", "unverified", "failed", "refused", "incomplete")
 
 # Every METHOD name of the CLI contract (a name whose family module is not installed is
 # reported as unavailable at run time, never silently replaced).
@@ -229,9 +230,11 @@ def erase_disk(disk: Disk, level: str = "clear", method: str = "auto", pattern: 
                                              errors=[Msg("read-back failed: {error}",
                                                          error=exc.strerror or str(exc))])
         out.errors.extend(out.verify.errors)
-        if out.verify.result == "pass" or (verify_mode == "none"
-                                           and out.verify.result == "not-done"):
+        if out.verify.result == "pass":
             out.status = "erased"
+            break
+        if verify_mode == "none" and out.verify.result == "not-done":
+            out.status = "unverified"  # the method ran; nothing was read back
             break
         if ctx.cancel.is_set():
             out.status = "incomplete"
@@ -243,7 +246,7 @@ def erase_disk(disk: Disk, level: str = "clear", method: str = "auto", pattern: 
         if out.verify.read_errors:
             out.errors.append(Msg("verification could not read byte {offset}",
                                   offset=out.verify.read_errors[0]))
-    if ctx.cancel.is_set() and out.status != "erased":
+    if ctx.cancel.is_set() and out.status not in ("erased", "unverified"):
         out.status = "incomplete"
     out.finished = time.time()
     return out

@@ -35,8 +35,8 @@ def columns() -> list[tuple[str, str, float]]:
 
 
 def status_label(status: str) -> str:
-    return {"erased": _("erased"), "failed": _("failed"), "refused": _("refused"),
-            "incomplete": _("incomplete")}.get(status, status)
+    return {"erased": _("erased"), "unverified": _("not verified"), "failed": _("failed"),
+            "refused": _("refused"), "incomplete": _("incomplete")}.get(status, status)
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -16,6 +16,7 @@ from textual.widgets import Static
 from appliance import unattended as unattended_mode
 from appliance.i18n import _, format_size, ngettext
 from appliance.jobs import JobResult
+from appliance.verdict import not_verified
 from tui.widgets.keybar import KeyBar
 from tui.widgets.qr import QrCode
 
@@ -57,6 +58,11 @@ def verdict_words(r: JobResult) -> str:
         if r.image_status == "imaged":
             text += " " + _("A fresh system is installed.")
         return text + " " + _("This disk may leave.")
+    if r.erase_status == "unverified":
+        return not_verified() + ". " + _("Erase it again with verification.")
+    if r.erase_status == "incomplete" and r.untouched:
+        return _("Stopped before anything was written: this disk is untouched, NOT erased. "
+                 "Erase it again.")
     if r.erase_status == "incomplete":
         return _("Stopped before the end: NOT erased. Erase it again.")
     if r.erase_status == "erased" and r.verify_result != "fail":
@@ -158,6 +164,8 @@ class ResultsScreen(Screen[None]):
             where = (_("sent to the ledger") if r.certificate_id in sent
                      else _("saved on the stick, not sent yet"))
             lines.append(_("Certificate {id}: {where}").format(id=r.certificate_id, where=where))
+        elif r.untouched:
+            lines.append(_("No certificate: nothing was done to this disk."))
         else:
             lines.append(_("No certificate could be written."))
         if r.errors and not r.passed:

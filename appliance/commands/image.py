@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
 from appliance.i18n import _, format_rate, format_size, tr
+from appliance.interrupt import Stopper
 from appliance.output import emit_json, say, warn
 from erasure.discovery import NotAWholeDisk, resolve
 from erasure.disk import Disk
@@ -184,17 +185,23 @@ def run_write(args: argparse.Namespace) -> int:
     disk = _target(args.device, args.allow_external)
     if disk is not None and disk.eligible and not args.yes:
         _confirm(disk, args.manifest)
-    result = writer.write_image(args.manifest, args.device, _trust(args),
-                                progress=_Lines(args.json), workers=max(1, args.workers),
-                                assume_zeroed=args.assume_zeroed, grow_last=args.grow_last,
-                                cache_dir=args.cache, allow_external=args.allow_external)
-    certificate = None if args.no_certificate else certify(result, disk, Path(args.data))
+    with Stopper() as stop:  # SIGINT/SIGTERM: the write stops, certified INCOMPLETE, 130/143
+        result = writer.write_image(args.manifest, args.device, _trust(args),
+                                    progress=_Lines(args.json), workers=max(1, args.workers),
+                                    assume_zeroed=args.assume_zeroed, grow_last=args.grow_last,
+                                    cache_dir=args.cache, allow_external=args.allow_external,
+                                    cancel=stop.cancel)
+        # a refused write touched nothing: no certificate (the refusal is in the output)
+        certificate = None if args.no_certificate or result.status == writer.REFUSED \
+            else certify(result, disk, Path(args.data))
     doc = result.to_dict()
     doc["certificate"] = certificate
     if args.json:
         emit_json({"results": [doc]})
     else:
         _report(result, certificate)
+    if stop.interrupted:
+        return stop.exit_code
     if result.status == writer.REFUSED:
         return EXIT_REFUSED
     return EXIT_OK if result.status == writer.IMAGED else EXIT_FAILED

@@ -3,7 +3,10 @@
 Every eligible disk (or only the ones named with --device) is erased, verified, imaged
 and certified in parallel. Interactive use asks for a typed confirmation naming the
 count of disks (or --yes); --unattended needs `unattended.enabled: true` in the config
-and shows a countdown that any key cancels. Exit codes per the CLI contract.
+and shows a countdown that any key cancels. Exit codes per the CLI contract: SIGINT or
+SIGTERM during the work stops every disk, certifies it INCOMPLETE at once and exits 130
+or 143. Excluded disks get no certificate (nothing is done to them): the JSON document
+lists them under "excluded" with the reason.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from appliance.battery import read_state as read_battery
 from appliance.config import Config, ConfigError, load_from, locate
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
 from appliance.i18n import _, format_size, set_language, tr
+from appliance.interrupt import Stopper
 from appliance.journal import JournalError
 from appliance.output import emit_json, warn
+from appliance.verdict import not_verified, status_word
 from erasure.hidden import find_hidden
 
 
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if rack_session is not None:
             rack_session.close()
         if args.json:
-            emit_json({"results": [], "cancelled": False})
+            emit_json({"results": [], "cancelled": False, "excluded": _excluded(targets)})
         return EXIT_OK
     if args.unattended:
         if not countdown(config.unattended.countdown_seconds):
@@ -90,46 +95,50 @@ def run(args: argparse.Namespace) -> int:
         confirm(len(selected))
 
     cancel = threading.Event()
-    uplink = unattended.make_uplink(config, data_dir) if rack_session is None else None
-    names: dict[str, str] = {}
-    sink = _printer(names) if rack_session is None else rack_session.sink(_printer(names))
-    try:
-        run_ = jobs.Run(config, data_dir, targets, sink, cancel,
-                        journal=rack_session.journal if rack_session is not None else None)
-    except jobs.RunBusy as exc:
-        raise Refused(str(exc)) from exc
-    except (OSError, JournalError) as exc:
-        raise Refused(_("cannot keep the journal, nothing was touched: {error}").format(
-            error=exc)) from exc
-    names.update({job.job_id: job.disk.path for job in run_.jobs})
-    heartbeat = None
-    if uplink is not None:
-        heartbeat = unattended.Heartbeat(
-            uplink, lambda: unattended.heartbeat_document(data_dir, run_.host, config.batch,
-                                                          run_.status()),
-            config.ledger.heartbeat_seconds).start()
-    run_.start()
-    try:
+    # SIGINT/SIGTERM from here on: every disk stops at a safe point, is certified INCOMPLETE
+    # at once, and the exit status is 130/143 (no power action, one delivery attempt)
+    with Stopper(cancel, _("cancelling: every disk stops at a safe point and is reported "
+                           "INCOMPLETE")) as stop:
+        uplink = unattended.make_uplink(config, data_dir) if rack_session is None else None
+        names: dict[str, str] = {}
+        sink = _printer(names) if rack_session is None else rack_session.sink(_printer(names))
+        try:
+            run_ = jobs.Run(config, data_dir, targets, sink, cancel,
+                            journal=rack_session.journal if rack_session is not None else None)
+        except jobs.RunBusy as exc:
+            raise Refused(str(exc)) from exc
+        except (OSError, JournalError) as exc:
+            raise Refused(_("cannot keep the journal, nothing was touched: {error}").format(
+                error=exc)) from exc
+        names.update({job.job_id: job.disk.path for job in run_.jobs})
+        heartbeat = None
+        if uplink is not None:
+            heartbeat = unattended.Heartbeat(
+                uplink, lambda: unattended.heartbeat_document(data_dir, run_.host, config.batch,
+                                                              run_.status()),
+                config.ledger.heartbeat_seconds).start()
+        run_.start()
         while run_.alive():
             time.sleep(0.2)
-    except KeyboardInterrupt:
-        warn(_("cancelling: every disk stops at a safe point and is reported INCOMPLETE"))
-        cancel.set()
-    results = run_.wait()
-    if heartbeat is not None:
-        heartbeat.stop()
-    pending = None
-    if uplink is not None:
-        pending = unattended.deliver(uplink, 300 if args.unattended else 10)
-    if rack_session is not None:
-        _print_verdicts(results)  # on screen while the certificates are delivered
-        pending = rack_session.finish()  # returns once every certificate is at the ledger
-        rack_session.close()
+        results = run_.wait()
+        if heartbeat is not None:
+            heartbeat.stop()
+        pending = None
+        if uplink is not None:
+            pending = unattended.deliver(uplink, 300 if args.unattended else 10, cancel)
+        if rack_session is not None:
+            _print_verdicts(results)  # on screen while the certificates are delivered
+            # returns once every certificate is at the ledger (after one try if interrupted)
+            pending = rack_session.finish(cancel)
+            rack_session.close()
     if args.json:
         emit_json({"results": [r.to_json() for r in results], "cancelled": cancel.is_set(),
+                   "interrupted": stop.name, "excluded": _excluded(targets),
                    "pending_certificates": pending, "hidden": [h.to_json() for h in hidden]})
     elif rack_session is None:
         _print_verdicts(results)
+    if stop.interrupted:
+        return stop.exit_code
     code = EXIT_OK if results and all(r.passed for r in results) else EXIT_FAILED
     if hidden:
         warn(_("Not every drive was erased: the firmware hides some (see HIDDEN above)."))
@@ -142,7 +151,17 @@ def run(args: argparse.Namespace) -> int:
 def _print_verdicts(results: list[jobs.JobResult]) -> None:
     for r in results:
         verdict = _("PASS") if r.passed else _("FAIL")
-        warn(f"{verdict}  {r.path} {r.model} [{r.serial}]  {r.erase_status}  {r.certificate_id or '-'}")
+        warn(f"{verdict}  {r.path} {r.model} [{r.serial}]  {status_word(r.erase_status)}  "
+             f"{r.certificate_id or '-'}")
+        if r.erase_status == "unverified":
+            warn("  " + not_verified())
+
+
+def _excluded(targets: list[jobs.Target]) -> list[dict[str, object]]:
+    """The disks left alone (no job, no certificate), for the JSON document."""
+    return [{"path": t.disk.path, "id": t.disk.id, "model": t.disk.model,
+             "serial": t.disk.serial, "size_bytes": t.disk.size_bytes, "status": "refused",
+             "reason": t.reason, "certificate": None} for t in targets if not t.selected]
 
 
 def _open_rack(config: Config, data_dir: Path) -> rack.RackSession | None:

@@ -1,10 +1,13 @@
 """`ardoise wipe DEVICE...`: erase whole disks, verify, report (CLI contract in DESIGN.md).
 
-Exit codes: 0 every disk erased; 1 some disk failed or was interrupted; 2 bad input, or a
-path that does not exist or is not a block device; 3 refused for safety, nothing written
-(a partition, an ineligible disk: boot medium, mounted, in swap, external without
---allow-external; or the typed confirmation was not given). When one target is refused
-no disk is touched.
+Exit codes: 0 every disk erased (verified); 1 some disk failed, or was erased with
+`--verify none` (status "unverified": nothing read back, not certified as erased); 2 bad
+input, or a path that does not exist or is not a block device; 3 refused for safety,
+nothing written (a partition, an ineligible disk: boot medium, mounted, in swap, external
+without --allow-external; or the typed confirmation was not given); 130/143 interrupted by
+SIGINT/SIGTERM (every disk being worked on is certified INCOMPLETE before the exit).
+When one target is refused no disk is touched and no certificate is issued; a dry run
+writes nothing at all.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import re
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from appliance.commands.wipe_display import Display
 from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
 from appliance.i18n import _, format_rate, format_size, ngettext, tr
+from appliance.interrupt import Stopper
 from appliance.output import emit_json, say, warn
+from appliance.verdict import not_verified, status_word
 from erasure.discovery import NotAWholeDisk, resolve
 from erasure.disk import Disk
 from erasure.erase import METHOD_NAMES, Outcome, erase_disk, methods_for
@@ -153,14 +160,17 @@ def restore_native_max(disks: list[Disk]) -> None:
 
 class Recorder:
     """Journal and certificates for one `ardoise wipe` run: every step is journaled before
-    it starts (an interruption is reported INCOMPLETE at the next start), and every disk,
-    erased or not, gets one signed certificate in the spool."""
+    it starts (an interruption is reported INCOMPLETE at the next start), and every disk
+    that was worked on, erased or not, gets one signed certificate in the spool. A disk
+    nothing was done to (cancelled before its first method started) gets none: its
+    journal entry is closed."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, changed: set[str] | None = None):
         from appliance import certify as cert
         from appliance.journal import Journal
 
         self.data_dir = data_dir
+        self.changed = changed or set()  # disks changed before erasing (HPA removed)
         self.cert = cert
         self.journal = Journal(data_dir)
         for path in cert.incomplete_certificates(self.journal, data_dir):
@@ -199,9 +209,19 @@ class Recorder:
 
         return forward
 
+    def untouched(self, outcome: Outcome) -> bool:
+        return (outcome.status in ("refused", "incomplete") and not outcome.attempts
+                and outcome.disk.path not in self.changed)
+
     def certify(self, outcome: Outcome) -> str | None:
-        """Issue the disk's certificate into the spool; returns its path."""
+        """Issue the disk's certificate into the spool; returns its path (None: none)."""
         job_id = self.jobs.get(outcome.disk.path)
+        if self.untouched(outcome):
+            outcome.errors.append(Msg("stopped before anything was written: this disk is "
+                                      "untouched, no certificate"))
+            if job_id:
+                self.journal.close(job_id, None, "untouched: " + outcome.status)
+            return None
         try:
             document = self.cert.build_certificate(outcome=outcome, host=self.host(),
                                                    job_id=job_id)
@@ -232,37 +252,53 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(args, disks)
     if not args.yes:
         _confirm(disks)
-    if args.remove_hpa:
-        restore_native_max(disks)
     options: dict[str, Any] = {}
     if args.block_size:
         options["block_size"] = args.block_size
     if args.queue_depth:
         options["queue_depth"] = args.queue_depth
-    recorder = Recorder(args.data)
-    outcomes = _erase_all(args, disks, pattern, options, recorder)
-    results = [(o, recorder.certify(o)) for o in outcomes]
+    # from here on the disks are worked on: SIGINT/SIGTERM stop the work, the disks are
+    # certified INCOMPLETE at once, and the exit status is 130/143
+    with Stopper(message=_("ardoise: interrupted: stopping; the disks are NOT erased, and "
+                           "every disk being worked on gets an INCOMPLETE certificate")) as stop:
+        changed = {d.path for d in disks if args.remove_hpa and d.hpa and d.hpa.enabled}
+        if args.remove_hpa:
+            restore_native_max(disks)
+        recorder = Recorder(args.data, changed)
+        outcomes = _erase_all(args, disks, pattern, options, recorder, stop.cancel)
+        results = [(o, recorder.certify(o)) for o in outcomes]
     if args.json:
-        emit_json({"results": [result_json(o, c) for o, c in results]})
+        emit_json({"results": [result_json(o, c) for o, c in results],
+                   "interrupted": stop.name})
+        for outcome, _cert in results:
+            if outcome.status == "unverified":
+                warn(f"{outcome.disk.path}: {not_verified()}")
     else:
         for outcome, _cert in results:
             _report(outcome)
+    if stop.interrupted:
+        return stop.exit_code
     return EXIT_OK if all(o.status == "erased" for o in outcomes) else EXIT_FAILED
 
 
 def _refuse(args: argparse.Namespace, disks: list[Disk], refused: list[Disk], pattern: str) -> int:
-    outcomes = []
+    """Nothing was done to any disk: no journal, no key, no certificate; the refusal is in
+    the output (status "refused", certificate null) and on stderr."""
+    entries = []
     for d in disks:
         if d in refused:
             outcome = erase_disk(d, args.level, args.method, pattern, args.verify)  # refuses
         else:
+            now = time.time()
             outcome = Outcome(d, args.level, None, None, pattern, "refused",
-                              errors=[Msg("not started: another target was refused")])
-        outcomes.append(outcome)
-    recorder = Recorder(args.data)
-    results = [(o, recorder.certify(o)) for o in outcomes]
+                              errors=[Msg("not started: another target was refused")],
+                              started=now, finished=now)
+        entries.append(result_json(outcome, None))
     if args.json:
-        emit_json({"results": [result_json(o, c) for o, c in results]})
+        document: dict[str, Any] = {"results": entries}
+        if args.dry_run:
+            document["dry_run"] = True
+        emit_json(document)
     for d in refused:
         warn(_("ardoise: refused {path}: {reason}").format(path=d.path,
                                                            reason=tr(d.excluded_reason)))
@@ -271,11 +307,13 @@ def _refuse(args: argparse.Namespace, disks: list[Disk], refused: list[Disk], pa
 
 
 def _dry_run(args: argparse.Namespace, disks: list[Disk]) -> int:
+    """The plan only: nothing is written anywhere (no journal, key, spool or data folder)."""
     entries = []
     for d in disks:
         plan, order, errors = methods_for(d, args.level, args.method)
         entries.append({"path": d.path, "id": d.id, "serial": d.serial, "level": args.level,
                         "status": "planned" if order else "failed", "methods": order,
+                        "verify": args.verify, "certificate": None,
                         "plan": {"level": plan.level, "reachable": plan.reachable,
                                  "methods": plan.methods,
                                  "reasons": [str(r) for r in plan.reasons]},
@@ -285,11 +323,16 @@ def _dry_run(args: argparse.Namespace, disks: list[Disk]) -> int:
                 say(_("{path}: would erase with {methods} ({level}), then verify: {verify}")
                     .format(path=d.path, methods=", ".join(order), level=args.level,
                             verify=args.verify))
+                if args.verify == "none":
+                    say("  " + _("without verification the disk would be NOT VERIFIED, "
+                                 "not certified as erased"))
             else:
                 say(_("{path}: cannot erase: {reason}").format(
                     path=d.path, reason="; ".join(tr(e) for e in errors)))
     if args.json:
         emit_json({"dry_run": True, "results": entries})
+    else:
+        say(_("dry run: nothing was written"))
     return EXIT_OK if all(e["methods"] for e in entries) else EXIT_FAILED
 
 
@@ -307,80 +350,13 @@ def _confirm(disks: list[Disk]) -> None:
         raise Refused(_("not confirmed: nothing was written"))
 
 
-class _Display:
-    """Progress: a rich bar per disk on a terminal, a plain line every 10% otherwise."""
-
-    def __init__(self, disks: list[Disk], quiet: bool):
-        self.rich: Any = None
-        self.tasks: dict[str, Any] = {}
-        self.steps: dict[tuple[str, str], int] = {}
-        self.phases: dict[str, str] = {}
-        self.quiet = quiet
-        self.lock = threading.Lock()
-        if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self.rich = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                                 console=Console(stderr=True))
-            for d in disks:
-                self.tasks[d.path] = self.rich.add_task(d.path, total=d.size_bytes)
-
-    def __enter__(self) -> _Display:
-        if self.rich is not None:
-            self.rich.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.rich is not None:
-            self.rich.stop()
-
-    def update(self, event: Progress) -> None:
-        phase = _("erasing") if event.phase == "erase" else (
-            _("verifying") if event.phase == "verify" else _("waiting"))
-        if self.rich is not None:
-            task = self.tasks[event.path]
-            with self.lock:
-                if self.phases.get(event.path) != event.phase:  # new phase: restart the bar
-                    self.phases[event.path] = event.phase
-                    self.rich.reset(task, total=event.total_bytes)
-            self.rich.update(task, completed=event.done_bytes, total=event.total_bytes,
-                             description=f"{event.path} {phase}")
-            return
-        if self.quiet:
-            return
-        if event.basis == "none":  # the drive reports nothing: say it is alive every 30 s
-            tick = int((event.elapsed_seconds or 0) // 30)
-            with self.lock:
-                if self.steps.get((event.path, "wait"), -1) >= tick:
-                    return
-                self.steps[(event.path, "wait")] = tick
-            warn(_("{path}: waiting for the drive, {seconds} s elapsed").format(
-                path=event.path, seconds=int(event.elapsed_seconds or 0)))
-            return
-        step = int(event.fraction * 10)
-        with self.lock:
-            if self.steps.get((event.path, event.phase), -1) >= step:
-                return
-            self.steps[(event.path, event.phase)] = step
-        warn(_("{path}: {phase} {percent}% ({rate})").format(
-            path=event.path, phase=phase, percent=step * 10,
-            rate=format_rate(event.rate_bytes_per_s)))
-
-
 def _erase_all(args: argparse.Namespace, disks: list[Disk], pattern: str,
-               options: dict[str, Any], recorder: Recorder) -> list[Outcome]:
-    cancel = threading.Event()
+               options: dict[str, Any], recorder: Recorder,
+               cancel: threading.Event) -> list[Outcome]:
+    """Every disk in its own thread, joined to the end: `cancel` (set by SIGINT/SIGTERM)
+    makes each stop at a safe point with an INCOMPLETE outcome, never a missing one."""
     outcomes: dict[str, Outcome] = {}
-    with _Display(disks, quiet=args.json) as display:
+    with Display(disks, quiet=args.json) as display:
         def job(disk: Disk, sink: Callable[[Progress], None]) -> None:
             ctx = EraseContext(pattern=pattern, passes=args.passes or 1,
                                progress=recorder.progress(disk, sink),
@@ -397,21 +373,15 @@ def _erase_all(args: argparse.Namespace, disks: list[Disk], pattern: str,
                                     daemon=True) for d in disks]
         for t in threads:
             t.start()
-        try:
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
-        except KeyboardInterrupt:
-            cancel.set()
-            warn(_("ardoise: interrupted, stopping (the disks are NOT erased)"))
-            for t in threads:
-                t.join()
-    return [outcomes[d.path] for d in disks]
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    return [outcomes.get(d.path) or Outcome(d, args.level, None, None, pattern, "incomplete",
+                                            errors=[Msg("cancelled")]) for d in disks]
 
 
 def _report(o: Outcome) -> None:
-    status = {"erased": _("erased"), "failed": _("FAILED"), "refused": _("refused"),
-              "incomplete": _("INCOMPLETE")}[o.status]
+    status = status_word(o.status)
     rate = o.bytes_written / o.erase.seconds if o.erase and o.erase.seconds else 0.0
     say(_("{path}: {status} — {method}, {written} written in {seconds:.1f} s ({rate})").format(
         path=o.disk.path, status=status, method=o.method or "-",
@@ -423,5 +393,7 @@ def _report(o: Outcome) -> None:
         say("  " + _("verification ({mode}): {result}, {checked} read ({share:.1f}% of the disk)")
             .format(mode=v.mode, result=v.result, checked=format_size(v.bytes_checked),
                     share=v.sample_share * 100))
+    if o.status == "unverified":
+        say("  " + not_verified())
     for error in o.errors:
         say("  " + tr(error))

@@ -331,3 +331,86 @@ def test_run_on_a_machine_with_a_hidden_drive_is_not_all_erased(
     assert code == 1  # not every drive of this machine was erased
     assert "HIDDEN: 1 NVMe drive(s) hidden by Intel RST" in captured.err
     assert "Not every drive was erased" in captured.err
+
+
+# --- verdicts: unverified, interrupted, excluded -------------------------------------------
+
+
+def _spooled(data: Path) -> list[dict]:  # type: ignore[type-arg]
+    spool = Spool(data)
+    return [certificate(str(spool.path(i))) for i in spool.pending()]
+
+
+def test_run_with_verify_none_is_not_verified_and_exits_1(loops: Loops, tmp_path: Path) -> None:
+    dev, path = loops.make(SIZE, "fast")
+    data = tmp_path / "data"
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace("verify: sample", "verify: none"))
+    proc = ardoise("--lang", "en", "run", "--config", str(cfg), "--data", str(data),
+                   "--device", dev, "--yes", "--json")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    [result] = json.loads(proc.stdout)["results"]
+    assert result["status"] == "unverified" and not result["passed"]
+    assert ("NOT VERIFIED: the erase command ran but nothing was read back; this disk is not "
+            "certified as erased") in proc.stderr
+    assert [d["sanitization"]["status"] for d in _spooled(data)] == ["unverified"]
+    assert count_markers(path) == 0
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_run_certifies_incomplete_at_once_and_exits_128_plus(
+        loops: Loops, tmp_path: Path, signum: int, code: int) -> None:
+    dev, backing = loops.make(2048 * MiB, "sig", markers=False)
+    data = tmp_path / "data"
+    assert ardoise("keygen", "--data", str(data)).returncode == 0
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace("verify: sample", "verify: full\n  pattern: random"))
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "--lang", "en", "run",
+                             "--config", str(cfg), "--data", str(data), "--device", dev,
+                             "--yes", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the run ended before it was interrupted"
+            jobs_now = Journal(data).jobs()
+            if jobs_now and jobs_now[0].state == "erasing" and os.stat(backing).st_blocks > 0:
+                break  # bytes are being written
+            time.sleep(0.005)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err[-2000:]
+    assert "Traceback" not in err
+    assert err.count("cancelling: every disk stops at a safe point") == 1
+    document = json.loads(out)
+    assert document["interrupted"] == signal.Signals(signum).name and document["cancelled"]
+    [result] = document["results"]
+    assert result["status"] == "incomplete" and not result["passed"] and result["certificate"]
+    assert [d["sanitization"]["status"] for d in _spooled(data)] == ["incomplete"]
+    check = ardoise("cert", "verify", result["certificate"], "--data", str(data))
+    assert check.returncode == 0, check.stderr
+    assert Journal(data).unfinished() == []
+    # the next start has nothing left to report, and erases the disk for real
+    again = ardoise("run", "--config", str(write_config(tmp_path)), "--data", str(data),
+                    "--device", dev, "--yes", "--json")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "INCOMPLETE" not in again.stderr
+    assert sorted(d["sanitization"]["status"] for d in _spooled(data)) == ["erased", "incomplete"]
+
+
+def test_an_excluded_named_disk_gets_no_certificate(loops: Loops, tmp_path: Path) -> None:
+    dev, path = loops.make(SIZE, "mounted", markers=False)
+    runner.run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", dev],
+               timeout=60)
+    loops.mount(dev, tmp_path / "mnt", options="ro")
+    before = sha256(path)
+    data = tmp_path / "data"
+    proc = ardoise("--lang", "en", "run", "--config", str(write_config(tmp_path)), "--data",
+                   str(data), "--device", dev, "--yes", "--json")
+    assert proc.returncode == 3, proc.stderr
+    assert "excluded: mounted" in proc.stderr and "nothing was touched" in proc.stderr
+    assert not (data / "spool" / "pending").is_dir() or Spool(data).pending() == []
+    assert sha256(path) == before

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,7 +113,7 @@ def test_two_disks_in_parallel_after_typed_confirmation(loops: Loops) -> None:
 
 def test_a_corrupted_byte_after_the_wipe_fails_full_verify(loops: Loops) -> None:
     dev, _backing = loops.make(SIZE)
-    assert ardoise("wipe", dev, "--yes", "--verify", "none").returncode == 0
+    assert ardoise("wipe", dev, "--yes", "--verify", "none").returncode == 1  # unverified
     bad = 37 * MiB + 4096 * 3 + 1234
     fd = blockdev.open_device(dev, write=True)
     buf = blockdev.AlignedBuffer(4096)
@@ -230,7 +233,149 @@ def test_a_wipe_killed_mid_erase_is_certified_incomplete_at_the_next_start(
     docs = [json.loads(p.read_text()) for p in (data_dir / "spool" / "pending").glob("*.json")]
     statuses = sorted(d["sanitization"]["status"] for d in docs)
     assert statuses == ["erased", "incomplete"]
+    interrupted = next(d for d in docs if d["sanitization"]["status"] == "incomplete")
+    assert not any("unknown method" in e for e in interrupted["sanitization"]["errors"])
+    assert interrupted["verification"]["mode"] == "full"  # what the interrupted run asked
     for path in (data_dir / "spool" / "pending").glob("*.json"):
         check = ardoise("cert", "verify", str(path), "--data", str(data_dir))
         assert check.returncode == 0, check.stderr
     assert all_zero(backing)
+
+
+# --- verdicts: unverified, interrupted, refused, dry run ----------------------------------
+
+NOT_VERIFIED = ("NOT VERIFIED: the erase command ran but nothing was read back; this disk is "
+                "not certified as erased")
+
+
+def pending(data: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(p.read_text()) for p in (data / "spool" / "pending").glob("*.json")]
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("en", NOT_VERIFIED),
+    ("fr", "NON VÉRIFIÉ\u00a0: la commande d’effacement a été exécutée mais rien n’a été relu, "
+           "ce disque n’est pas certifié effacé")])
+def test_verify_none_is_not_verified_and_exits_1(loops: Loops, data_dir: Path, lang: str,
+                                                  words: str) -> None:
+    dev, backing = loops.make(SIZE)
+    res = runner.run([sys.executable, "-m", "appliance.cli", "--lang", lang, "wipe", dev,
+                      "--yes", "--verify", "none"], timeout=300, check=False)
+    assert res.returncode == 1, res.stderr
+    assert words in res.stdout and "Traceback" not in res.stderr
+    assert count_markers(backing) == 0  # the erase ran; it is just not checked
+    as_json = ardoise("wipe", dev, "--yes", "--verify", "none", "--json")
+    assert as_json.returncode == 1
+    (result,) = json.loads(as_json.stdout)["results"]
+    assert result["status"] == "unverified" and result["verify"]["result"] == "not-done"
+    assert NOT_VERIFIED in as_json.stderr
+    docs = pending(data_dir)
+    assert [d["sanitization"]["status"] for d in docs] == ["unverified", "unverified"]
+    for path in (data_dir / "spool" / "pending").glob("*.json"):
+        assert ardoise("cert", "verify", str(path), "--data", str(data_dir)).returncode == 0
+
+
+def _wait_for_state(journal: Path, wanted: str, proc: subprocess.Popen[str],
+                    backing: Path | None = None) -> None:
+    """Until a job is journaled in state `wanted` (and, with `backing`, the sparse backing
+    file of the loop device holds written blocks: the erase is really under way)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the wipe ended before {wanted}: {proc.stderr.read() if proc.stderr else ''}")
+        states = []
+        for p in journal.glob("*.json"):
+            try:
+                states.append(json.loads(p.read_text())["state"])
+            except ValueError:
+                continue  # (atomic renames: never torn, but the glob may race a rename)
+        if wanted in states and (backing is None or os.stat(backing).st_blocks > 0):
+            return
+        time.sleep(0.005)
+    proc.kill()
+    pytest.fail(f"the wipe never journaled {wanted}")
+
+
+@pytest.mark.parametrize("phase", ["erasing", "verifying"])
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_wipe_certifies_incomplete_at_once_and_exits_128_plus(
+        loops: Loops, data_dir: Path, signum: int, code: int, phase: str) -> None:
+    """Ctrl-C (SIGINT) or a shutdown (SIGTERM) mid-erase or mid-verify: the work stops, the
+    disk gets its INCOMPLETE certificate before the exit, one line is said, no traceback;
+    the next run issues no second INCOMPLETE certificate."""
+    assert ardoise("keygen", "--data", str(data_dir)).returncode == 0  # no key warning below
+    dev, backing = loops.make(2048 * MiB, markers=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "--lang", "en", "wipe", dev, "--yes", "--json",
+         "--pattern", "random", "--verify", "full", "--block-size", "1M", "--queue-depth", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_state(data_dir / "journal", phase, proc, backing if phase == "erasing" else None)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "KeyError" not in err
+    assert err.strip().splitlines() == [
+        "ardoise: interrupted: stopping; the disks are NOT erased, and every disk being worked "
+        "on gets an INCOMPLETE certificate"]
+    document = json.loads(out)
+    assert document["interrupted"] == signal.Signals(signum).name
+    (result,) = document["results"]
+    assert result["status"] == "incomplete" and result["certificate"]
+    docs = pending(data_dir)
+    assert [d["sanitization"]["status"] for d in docs] == ["incomplete"]
+    assert docs[0]["sanitization"]["method"] == "overwrite"
+    assert docs[0]["verification"]["result"] != "pass"
+    check = ardoise("cert", "verify", result["certificate"], "--data", str(data_dir))
+    assert check.returncode == 0, check.stderr
+    journals = [json.loads(p.read_text()) for p in (data_dir / "journal").glob("*.json")]
+    assert [j["state"] for j in journals] == ["spooled"]  # closed by its own certificate
+
+    again = ardoise("wipe", dev, "--yes", "--json", "--verify", "sample")
+    assert again.returncode == 0, again.stderr
+    assert "INCOMPLETE" not in again.stderr  # nothing left over to report
+    assert sorted(d["sanitization"]["status"] for d in pending(data_dir)) == [
+        "erased", "incomplete"]
+
+
+def test_a_refused_wipe_issues_no_certificate_and_says_why(loops: Loops,
+                                                          tmp_path: Path) -> None:
+    good, good_file = loops.make(SIZE)
+    mounted, mounted_file = loops.make(SIZE, markers=False)
+    runner.run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", mounted],
+               timeout=60)
+    loops.mount(mounted, tmp_path / "mnt", options="ro")
+    before = sha256(good_file), sha256(mounted_file)
+    data = tmp_path / "empty-data"
+    data.mkdir()
+    for extra in ((), ("--dry-run",)):
+        res = ardoise("wipe", good, mounted, "--yes", "--json", "--data", str(data), *extra)
+        assert res.returncode == 3, res.stderr
+        document = json.loads(res.stdout)
+        assert document.get("dry_run", False) is bool(extra)
+        assert [(r["path"], r["status"], r["certificate"]) for r in document["results"]] == [
+            (good, "refused", None), (mounted, "refused", None)]
+        assert f"refused {mounted}: mounted" in res.stderr
+        assert "nothing was written" in res.stderr and "Traceback" not in res.stderr
+        assert list(data.iterdir()) == []  # no key, no journal, no spool
+    assert (sha256(good_file), sha256(mounted_file)) == before
+
+
+def test_a_dry_run_writes_nothing_at_all(loops: Loops, tmp_path: Path) -> None:
+    dev, backing = loops.make(SIZE)
+    before = sha256(backing)
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    res = ardoise("wipe", dev, "--dry-run", "--json", "--data", str(empty))
+    assert res.returncode == 0, res.stderr
+    document = json.loads(res.stdout)
+    assert document["dry_run"] is True
+    (entry,) = document["results"]
+    assert entry["status"] == "planned" and entry["methods"] == ["overwrite"]
+    assert entry["certificate"] is None
+    assert list(empty.iterdir()) == []
+    missing = tmp_path / "no-such-data"
+    words = ardoise("wipe", dev, "--dry-run", "--verify", "none", "--data", str(missing))
+    assert words.returncode == 0 and "would erase with overwrite" in words.stdout
+    assert "NOT VERIFIED" in words.stdout and "dry run: nothing was written" in words.stdout
+    assert not missing.exists()
+    assert sha256(backing) == before

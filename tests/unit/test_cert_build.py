@@ -8,12 +8,15 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import certificate, certify, inventory, pdf
+from appliance.certificate import SCHEMA_PATH
 from appliance.cli import main
 from appliance.i18n import set_language
 from appliance.journal import Journal
 from appliance.spool import Spool
+from erasure.verify import VerifyResult
 from tests.unit import certsample
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "dmidecode"
@@ -108,8 +111,49 @@ def test_failed_overwrite_keeps_its_evidence() -> None:
 
 def test_never_erased_without_verification_evidence() -> None:
     doc = certsample.document(outcome=certsample.nvme_outcome(verify_result="not-done"))
-    assert doc["sanitization"]["status"] == "incomplete"
+    assert doc["sanitization"]["status"] == "unverified"
     assert any("no verification evidence" in e for e in doc["sanitization"]["errors"])
+    failed = certsample.document(outcome=certsample.nvme_outcome(verify_result="fail"))
+    assert failed["sanitization"]["status"] == "failed"
+
+
+def test_an_unverified_outcome_is_certified_unverified_and_signs() -> None:
+    outcome = certsample.nvme_outcome(status="unverified", verify_result="not-done")
+    outcome.verify = VerifyResult(mode="none", result="not-done")
+    doc = certsample.document(outcome=outcome)
+    san = doc["sanitization"]
+    assert san["status"] == "unverified" and san["method"] == "nvme-sanitize-crypto"
+    assert any("no verification evidence" in e for e in san["errors"])
+    signed = certify.sign_document(doc, Ed25519PrivateKey.generate())  # schema-valid
+    assert signed["sanitization"]["status"] == "unverified"
+
+
+def test_old_statuses_stay_valid_in_the_schema() -> None:
+    enum = json.loads(SCHEMA_PATH.read_text())["properties"]["sanitization"]["properties"][
+        "status"]["enum"]
+    assert set(enum) == {"erased", "unverified", "failed", "refused", "incomplete"}
+    for status in ("failed", "refused", "incomplete"):
+        doc = certsample.document(outcome=certsample.nvme_outcome(status=status))
+        assert certify.sign_document(doc, Ed25519PrivateKey.generate())["sanitization"][
+            "status"] == status
+
+
+def test_an_interrupted_wipe_journal_names_no_unknown_method(tmp_path: Path) -> None:
+    """`ardoise wipe` journals the request "auto": the INCOMPLETE certificate issued for the
+    interrupted job must not complain of an "unknown method auto"."""
+    journal = Journal(tmp_path)
+    job = journal.start(certsample.sata_disk())
+    journal.transition(job, "planned", level="clear", method="auto")
+    journal.transition(job, "erasing", level="clear", method="auto", pattern="zero",
+                       verify="sample")
+    [path] = certify.incomplete_certificates(journal, tmp_path, host=certsample.host())
+    doc = json.loads(path.read_text())
+    san = doc["sanitization"]
+    assert san["status"] == "incomplete" and san["method"] is None
+    assert not any("unknown method" in e for e in san["errors"])
+    assert doc["verification"]["mode"] == "sample"
+    assert journal.unfinished() == []  # closed: the next start issues no second one
+    assert certify.incomplete_certificates(journal, tmp_path, host=certsample.host()) == []
 
 
 def test_build_from_the_wipe_json_shape() -> None:

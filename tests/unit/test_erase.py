@@ -81,12 +81,14 @@ def test_an_ineligible_disk_is_refused_untouched(tmp_path: Path) -> None:
     assert out.attempts == [] and Path(disk.path).read_bytes() == before
 
 
-def test_verify_none_is_erased_with_verification_not_done(tmp_path: Path) -> None:
+def test_verify_none_is_unverified_never_erased(tmp_path: Path) -> None:
     disk = _disk(tmp_path)
     out = erase_disk(disk, "clear", "overwrite", "zero", "none")
-    assert out.status == "erased" and out.verify.result == "not-done"
+    assert out.status == "unverified" and out.verify.result == "not-done"
+    assert out.method == "overwrite" and out.methods_tried == ["overwrite"]
+    assert out.to_json()["status"] == "unverified"
     assert out.to_json()["verify"]["result"] == "not-done"
-    assert Path(disk.path).read_bytes() == bytes(disk.size_bytes)
+    assert Path(disk.path).read_bytes() == bytes(disk.size_bytes)  # the write did happen
 
 
 def test_random_full_verify_passes_and_reports(tmp_path: Path) -> None:

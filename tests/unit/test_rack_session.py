@@ -95,6 +95,8 @@ def test_progress_and_results_reach_the_heartbeat(tmp_path: Path, ledger: Site) 
     ("failed", "not-done", None, "failed"),
     ("incomplete", "not-done", None, "incomplete"),
     ("refused", "not-done", None, "refused"),
+    ("unverified", "not-done", None, "unverified"),  # verify: none, shown as such
+    ("unverified", "not-done", "imaged", "unverified"),
 ])
 def test_rack_status_never_claims_success(erase: str, verify: str, image: str | None,
                                           expected: str) -> None:
