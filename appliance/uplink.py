@@ -27,7 +27,9 @@ from typing import Any
 import requests
 
 from appliance.certificate import canonical
+from appliance.receipts import Receipts, SplitView
 from appliance.spool import Spool, encode, write_atomic
+from appliance.tlog import TlogError
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ class FlushReport:
     rejected: dict[str, str] = field(default_factory=dict)  # other 4xx: id → reason
     error: str | None = None  # why the flush stopped early (5xx, timeout, no connection)
     pending: int = 0
+    receipts: list[str] = field(default_factory=list)  # tlog-proof kept beside the sent copy
+    receipt_problems: dict[str, str] = field(default_factory=dict)  # id → why none was kept
+    split_view: str | None = None  # the ledger showed two histories (appliance.receipts)
 
     @property
     def delivered(self) -> int:
@@ -128,7 +133,7 @@ class Uplink:
                  session: requests.Session | None = None,
                  timeout: tuple[float, float] = (5.0, 20.0),
                  backoff: Backoff | None = None, idle_poll: float = 30.0,
-                 check_link: bool = True):
+                 check_link: bool = True, receipts: bool = True, log_vkey: str | None = None):
         self.spool = spool
         self.ledger = ledger_url.rstrip("/")
         # TLS: verify against the configured CA file, else the system store; never off.
@@ -143,6 +148,8 @@ class Uplink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state = UplinkState(ledger=self.ledger, pending=len(spool.pending()))
+        self.receipts = Receipts(spool, spool.root.parent, self._get, log_vkey) \
+            if receipts else None
 
     # ------------------------------------------------------------ one pass
 
@@ -153,6 +160,34 @@ class Uplink:
                                      headers={"Content-Type": "application/json"})
         except requests.RequestException as exc:
             raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+
+    def _get(self, path: str) -> tuple[int, str]:
+        try:
+            response = self.session.get(self.ledger + path, timeout=self.timeout,
+                                        verify=self.verify)
+        except requests.RequestException as exc:
+            return 0, f"{type(exc).__name__}: {exc}"
+        return response.status_code, response.text
+
+    def fetch_receipts(self, report: FlushReport, ids: list[str]) -> None:
+        """A receipt for each delivered certificate; a missing one is retried by the next
+        flush that delivers, or by `ardoise spool flush`; it never undoes a delivery."""
+        if self.receipts is None:
+            return
+        for cert_id in ids:
+            try:
+                check = self.receipts.fetch(cert_id)
+            except SplitView as exc:
+                report.split_view = str(exc)
+                log.error("%s", exc)
+                return
+            except (TlogError, ValueError, OSError) as exc:
+                report.receipt_problems[cert_id] = str(exc)
+                continue
+            if check.ok:
+                report.receipts.append(cert_id)
+            else:
+                report.receipt_problems[cert_id] = "; ".join(str(p) for p in check.problems)
 
     def deliver(self, cert_id: str) -> tuple[str, str | None]:
         """POST one certificate. → ("sent"|"duplicate"|"conflict"|"rejected", reason)."""
@@ -194,6 +229,7 @@ class Uplink:
                 report.rejected[cert_id] = reason or ""
         if report.delivered:
             self.spool.sync()
+            self.fetch_receipts(report, report.sent + report.duplicates)
         report.pending = len(self.spool.pending())
         self._account(report)
         return report

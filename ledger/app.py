@@ -20,10 +20,12 @@ from ledger import __version__
 from ledger.api import models
 from ledger.api.fastpath import SubmitFastPath
 from ledger.api.routes import router as api_router
+from ledger.api.tlog_routes import router as tlog_router
 from ledger.db import make_engine, upgrade
 from ledger.intake import Intake
 from ledger.logkey import default_path
 from ledger.store import Ledger
+from ledger.tlog import CheckpointLog, default_origin
 from ledger.web.apidocs import router as apidocs_router
 from ledger.web.pages import STATIC_DIR
 from ledger.web.pages import router as web_router
@@ -36,7 +38,9 @@ def _problem(status: int, code: str, detail: str,
 
 
 def create_app(ledger: Ledger, *, netboot: Path | None = None,
-               lost_after: float = 120.0) -> FastAPI:
+               lost_after: float = 120.0, origin: str | None = None) -> FastAPI:
+    """`origin`: the checkpoints' origin line and key name (default: $ARDOISE_LEDGER_ORIGIN,
+    else ardoise-ledger/ and the log key's id)."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -48,6 +52,8 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
     app.state.ledger = ledger
     app.state.intake = Intake(ledger)
     app.state.lost_after = lost_after
+    app.state.checkpoints = CheckpointLog(
+        ledger, origin or os.environ.get(ENV_ORIGIN) or default_origin(ledger))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -69,6 +75,7 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
         return {"status": "ok", "tree_size": ledger.tree.size}
 
     app.include_router(api_router)
+    app.include_router(tlog_router)
     app.include_router(web_router)
     app.include_router(apidocs_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -108,6 +115,7 @@ def build(db_url: str | None, key_file: Path | None = None, **kwargs: Any) -> Fa
 
 
 ENV_DB, ENV_NETBOOT, ENV_LOST = "ARDOISE_LEDGER_DB", "ARDOISE_LEDGER_NETBOOT", "ARDOISE_LEDGER_LOST_AFTER"
+ENV_ORIGIN = "ARDOISE_LEDGER_ORIGIN"
 
 
 def from_environment() -> SubmitFastPath:

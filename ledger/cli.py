@@ -66,6 +66,14 @@ def parser() -> argparse.ArgumentParser:
     _db(tr)
     tr.add_argument("token")
 
+    x = sub.add_parser("export-tiles", help=_("write the checkpoint and tiles to a directory "
+                                              "any web server can serve (c2sp.org/tlog-tiles)"))
+    _db(x)
+    x.add_argument("--out", type=Path, required=True, metavar="DIR")
+    x.add_argument("--origin", default=None, help=_("the checkpoints' origin line"))
+    x.add_argument("--entries", action="store_true",
+                   help=_("also the entry bundles (the certificates themselves)"))
+
     v = sub.add_parser("verify-log", help=_("recompute every leaf, root and signature"))
     _db(v)
     v.add_argument("--since", type=Path, default=None, metavar="CHECKPOINT",
@@ -111,6 +119,17 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return serve(args)
+    if args.command == "export-tiles":
+        from ledger.store import Ledger
+        from ledger.tlog import CheckpointLog, default_origin, export
+
+        ledger = Ledger(_engine(args.db), key_file=_key_path(args))
+        log = CheckpointLog(ledger, args.origin or os.environ.get("ARDOISE_LEDGER_ORIGIN")
+                            or default_origin(ledger))
+        n = export(log, args.out, entries=args.entries)
+        print(_("{n} files written to {path} (vkey {vkey}).").format(n=n, path=args.out,
+                                                                   vkey=log.vkey))
+        return EXIT_OK
     if args.command == "verify-log":
         from ledger.db import make_engine
         from ledger.logkey import read_public

@@ -33,6 +33,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ver.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ver.add_argument("--pubkey", type=Path, action="append", default=[], metavar="PEM",
                      help=_("trust this public key (repeatable)"))
+    ver.add_argument("--proof", type=Path, default=None, metavar="PROOF",
+                     help=_("its receipt (.tlog-proof): check, offline, that the ledger's "
+                            "log holds this exact certificate"))
+    ver.add_argument("--log-key", default=None, metavar="VKEY",
+                     help=_("the ledger log's verifier key (text or file; default: the one "
+                            "this stick kept)"))
+    ver.add_argument("--witness", action="append", default=[], metavar="VKEY",
+                     help=_("a witness's verifier key (repeatable)"))
+    ver.add_argument("--witnesses", type=int, default=0, metavar="K",
+                     help=_("cosignatures required among the --witness keys (default 0)"))
     ver.set_defaults(func=run_verify)
     out = actions.add_parser("pdf", parents=[common],
                              help=_("print certificates to PDF, one page per disk"))
@@ -101,7 +111,7 @@ def run_verify(args: argparse.Namespace) -> int:
                 paths=", ".join(str(p) for p in args.pubkey)))
     else:
         keys = trusted_keys(args.data)
-    results = []
+    results: list[dict[str, Any]] = []
     for path in args.files:
         doc = _load(path)
         try:
@@ -112,6 +122,12 @@ def run_verify(args: argparse.Namespace) -> int:
             results.append({"file": str(path), "id": doc.get("id"), "valid": False,
                             "key_id": (doc.get("signature") or {}).get("key_id"),
                             "error": str(exc)})
+        if args.proof is not None:
+            receipt = receipt_for(doc, args)
+            results[-1]["receipt"] = receipt.to_json()
+            if not receipt.ok:
+                results[-1]["valid"] = False
+                results[-1]["error"] = "; ".join(str(p) for p in receipt.problems)
     ok = all(r["valid"] for r in results)
     if args.json:
         emit_json({"valid": ok, "results": results})
@@ -120,9 +136,47 @@ def run_verify(args: argparse.Namespace) -> int:
             if r["valid"]:
                 say(_("{file}: valid, signed by {key_id}").format(file=r["file"],
                                                                   key_id=r["key_id"]))
+                if "receipt" in r:
+                    say("  " + _("in the ledger's log: entry {index} of {size}, "
+                                 "{n} witness cosignature(s)").format(
+                        index=r["receipt"]["index"], size=r["receipt"]["tree_size"],
+                        n=len(r["receipt"]["witnesses"])))
             else:
                 say(_("{file}: INVALID: {error}").format(file=r["file"], error=r["error"]))
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _vkey_text(value: str) -> str:
+    path = Path(value)
+    try:
+        return path.read_text().strip() if path.is_file() else value
+    except OSError as exc:
+        raise UsageError(_("{path}: {error}").format(path=value, error=exc.strerror)) from None
+
+
+def receipt_for(doc: dict[str, Any], args: argparse.Namespace) -> Any:
+    """The offline receipt check of `cert verify --proof` (appliance.receipts)."""
+    from appliance.receipts import check_receipt
+    from appliance.tlog import TlogError, parse_vkey
+
+    if args.witnesses > len(args.witness) or args.witnesses < 0:
+        raise UsageError(_("--witnesses K needs at least K --witness keys"))
+    kept = args.data / "ledger" / "log.vkey" if args.data else None
+    text = _vkey_text(args.log_key) if args.log_key else (
+        kept.read_text().strip() if kept is not None and kept.is_file() else None)
+    if not text:
+        raise UsageError(_("give the ledger log's key with --log-key VKEY (GET "
+                           "/api/v1/log/vkey on the ledger)"))
+    try:
+        log_key = parse_vkey(text)
+        witnesses = [parse_vkey(_vkey_text(w)) for w in args.witness]
+        proof = args.proof.read_text(encoding="utf-8")
+    except TlogError as exc:
+        raise UsageError(_("not a verifier key: {error}").format(error=exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(_("{path}: cannot read the receipt ({error})").format(
+            path=args.proof, error=getattr(exc, "strerror", None) or exc)) from None
+    return check_receipt(doc, proof, log_key, witnesses, args.witnesses)
 
 
 def run_pdf(args: argparse.Namespace) -> int:
