@@ -282,6 +282,13 @@ class Ledger:
         with self.engine.connect() as conn:
             return list(conn.execute(select(t.appliances).order_by(t.appliances.c.name)).all())
 
+    def appliance(self, kid: str) -> Row[Any] | None:
+        """One enrolled appliance (revoked or not), or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.appliances.c.key_id, t.appliances.c.name,
+                                       t.appliances.c.enrolled_at, t.appliances.c.revoked_at)
+                                .where(t.appliances.c.key_id == kid)).first()
+
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
         """The enrolled public key for a key id (revoked or not: revocation is checked on append)."""
         key = self._public_keys.get(kid)
