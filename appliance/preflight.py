@@ -244,6 +244,12 @@ def ledger_checks(config: Config, data_dir: Path, *,
                           url=url, reason=answer.reason),
                       _("Check this computer's clock (date -u) and the ledger address in "
                         "{config}.").format(config=config.source or "ardoise.yaml"))]
+    if answer.state == "unsupported":
+        return [Check("ledger", WARNING, _("The ledger {url} cannot say whether it knows this "
+                                           "appliance (HTTP 404): an older ledger, or another "
+                                           "server at this address.").format(url=url),
+                      _("Check ledger.url in {config}; make sure this key is enrolled: {command}")
+                      .format(config=config.source or "ardoise.yaml", command=enroll))]
     return [Check("ledger", WARNING, _("The ledger {url} does not answer ({reason}): "
                                        "{consequence}.").format(
         url=url, reason=answer.reason, consequence=offline))]

@@ -306,7 +306,9 @@ class Uplink:
 class Standing:
     """What the ledger says of this appliance's key (GET /api/v1/appliances/me)."""
 
-    state: str  # enrolled | revoked | unknown (not enrolled) | refused (4xx) | unreachable
+    # enrolled | revoked | unknown (not enrolled) | refused (4xx) | unreachable
+    # | unsupported (a 404 that is not the ledger's: an older ledger, or another server)
+    state: str
     key_id: str
     name: str = ""
     enrolled_at: str = ""
@@ -343,8 +345,9 @@ def standing(ledger_url: str, key: Any, *, ca: str | Path | None = None,
         except (ValueError, KeyError, TypeError):
             return Standing("unreachable", kid, reason=_reason(response), http=code)
         return Standing("revoked" if revoked else "enrolled", kid, name, enrolled, http=code)
-    if code == 404 and _error_code(response) == "unknown_key":
-        return Standing("unknown", kid, reason=_reason(response), http=code)
+    if code == 404:  # the ledger's own answer names the key; any other 404 is not a ledger's
+        state = "unknown" if _error_code(response) == "unknown_key" else "unsupported"
+        return Standing(state, kid, reason=_reason(response), http=code)
     if 400 <= code < 500 and code not in (408, 425, 429):
         return Standing("refused", kid, reason=_reason(response), http=code)
     return Standing("unreachable", kid, reason=f"HTTP {code}: {_reason(response)}", http=code)

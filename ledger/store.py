@@ -285,9 +285,9 @@ class Ledger:
     def appliance(self, kid: str) -> Row[Any] | None:
         """One enrolled appliance (revoked or not), or None."""
         with self.engine.connect() as conn:
-            return conn.execute(select(t.appliances.c.key_id, t.appliances.c.name,
-                                       t.appliances.c.enrolled_at, t.appliances.c.revoked_at)
-                                .where(t.appliances.c.key_id == kid)).first()
+            row: Row[Any] | None = conn.execute(select(t.appliances).where(
+                t.appliances.c.key_id == kid)).first()
+        return row
 
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
         """The enrolled public key for a key id (revoked or not: revocation is checked on append)."""

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from appliance import delivery
 from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
 from appliance.i18n import _, format_rate, format_size, ngettext, tr
 from appliance.output import emit_json, say, warn
@@ -244,12 +245,23 @@ def run(args: argparse.Namespace) -> int:
     recorder = Recorder(args.data)
     outcomes = _erase_all(args, disks, pattern, options, recorder)
     results = [(o, recorder.certify(o)) for o in outcomes]
+    summary = _deliver(args.data, [c for _o, c in results])
     if args.json:
-        emit_json({"results": [result_json(o, c) for o, c in results]})
+        emit_json({"results": [result_json(o, c) for o, c in results],
+                   "delivery": summary.to_json()})
     else:
         for outcome, _cert in results:
             _report(outcome)
+    delivery.print_summary(summary, warn)
+    if not summary.ok:  # a certificate the ledger refused is a problem to fix
+        return EXIT_FAILED
     return EXIT_OK if all(o.status == "erased" for o in outcomes) else EXIT_FAILED
+
+
+def _deliver(data_dir: Path, certificates: list[str | None]) -> delivery.DeliverySummary:
+    """Send this session's certificates once (the ledger of DATA/ardoise.yaml,
+    $ARDOISE_LEDGER or the last one used) and say where each one is."""
+    return delivery.deliver_now(data_dir, [Path(c).stem for c in certificates if c])
 
 
 def _refuse(args: argparse.Namespace, disks: list[Disk], refused: list[Disk], pattern: str) -> int:

@@ -1,0 +1,121 @@
+"""The appliance's ledger preflight and delivery summary against the real ledger over HTTP on
+127.0.0.1: an enrolled key is ok; an unknown key is a problem whose command, run as printed,
+enrolls it; a revoked key is a problem; a ledger that is down is a warning. A certificate
+signed by a key the ledger does not know is rejected (the ledger's own 403), shown as
+rejected with what to do, and sent once the key is enrolled."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance import config, delivery, preflight
+from appliance.certificate import key_id, load_public_pem
+from appliance.certify import generate_key, load_key
+from appliance.demo import free_port
+from appliance.spool import Spool
+from appliance.uplink import Uplink
+from ledger import cli as ledger_cli
+from ledger.store import Ledger
+from tests.ledger.browser import running_server
+from tests.ledger.certs import certificate
+
+
+@pytest.fixture
+def base(ledger: Ledger) -> Iterator[str]:
+    with running_server(ledger) as url:
+        yield url
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    generate_key(tmp_path / "data" / "keys")
+    return tmp_path / "data"
+
+
+def pub_of(data: Path) -> tuple[Path, str]:
+    pub = data / "keys" / "appliance.pub.pem"
+    return pub, key_id(load_public_pem(pub.read_bytes()))
+
+
+def checks_for(url: str, data: Path) -> list[preflight.Check]:
+    cfg = config.parse(f"ledger:\n  url: {url}\n", source="/run/ardoise/data/ardoise.yaml")
+    return preflight.ledger_checks(cfg, data, link_up=lambda: True)
+
+
+def test_unknown_key_problem_gives_the_command_that_fixes_it(base: str, data: Path,
+                                                             db_url: str) -> None:
+    pub, kid = pub_of(data)
+    [c] = checks_for(base, data)
+    assert c.state == "problem"
+    assert c.text == (f"The ledger {base} does not know this appliance's key {kid[:16]}: "
+                      "it would refuse every certificate.")
+    command = f"ardoise-ledger enroll --name ardoise-{kid[:8]} --pubkey {pub}"
+    assert c.action == f"On the ledger server, run: {command}"
+    argv = shlex.split(command)
+    assert ledger_cli.main([*argv[1:], "--db", db_url]) == 0  # exactly as printed
+    [ok] = checks_for(base, data)
+    assert ok.state == "ok"
+    assert ok.text == f"The ledger {base} answers and knows this appliance (ardoise-{kid[:8]})."
+
+
+def test_revoked_key_is_a_problem(ledger: Ledger, base: str, data: Path) -> None:
+    pub, kid = pub_of(data)
+    ledger.enroll("atelier-01", pub.read_bytes())
+    ledger.revoke(kid)
+    [c] = checks_for(base, data)
+    assert c.state == "problem" and "revoked this appliance's key" in c.text
+    assert "ardoise keygen --force" in c.action
+
+
+def test_ledger_down_is_a_warning(data: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    [c] = checks_for(url, data)
+    assert c.state == "warning"
+    assert c.text == (f"The ledger {url} does not answer (cannot connect): the certificates "
+                      "will wait on the stick until a network is available.")
+
+
+def test_rejected_certificate_is_a_problem_until_the_key_is_enrolled(
+        ledger: Ledger, base: str, data: Path) -> None:
+    spool = Spool(data)
+    doc = certificate(load_key(data, create=False))
+    spool.put(doc)
+    report = Uplink(spool, base).flush_once()
+    assert report.rejected  # the ledger's own answer, recorded in the spool's notes
+    summary = delivery.summarize(data, [doc["id"]], base, report.error, link_up=lambda: True)
+    assert not summary.ok and [d.certificate_id for d in summary.rejected] == [doc["id"]]
+    [d] = summary.rejected
+    assert d.reason == "HTTP 403: the signing key is not enrolled"
+    pub, kid = pub_of(data)
+    assert f"ardoise-ledger enroll --name ardoise-{kid[:8]} --pubkey {pub}" in d.action
+    lines = summary.lines()
+    assert lines[0] == ("rejected", "Certificates: 0 sent, 0 waiting, 1 rejected.")
+    assert lines[1] == ("rejected", f"REJECTED by the ledger: {doc['id']}: {d.reason}")
+    assert "saved on the stick" not in " ".join(text for _s, text in lines)
+
+    ledger.enroll("atelier-01", pub.read_bytes())
+    Uplink(spool, base).flush_once()
+    after = delivery.summarize(data, [doc["id"]], base, None, link_up=lambda: True)
+    assert after.ok and [d.state for d in after.items] == ["sent"]
+    assert after.to_json()["sent"] == 1
+
+
+def test_waiting_certificates_say_why(tmp_path: Path, data: Path) -> None:
+    spool = Spool(data)
+    doc = certificate(load_key(data, create=False))
+    spool.put(doc)
+    url = f"http://127.0.0.1:{free_port()}"
+    report = Uplink(spool, url).flush_once()
+    assert report.error  # connection refused: retried later
+    summary = delivery.summarize(data, [doc["id"]], url, report.error, link_up=lambda: True)
+    assert summary.ok and summary.waiting[0].reason == "the ledger is unreachable"
+    assert summary.lines()[-1] == ("waiting", "1 waiting on the stick: the ledger is "
+                                   "unreachable. It is sent as soon as the ledger answers.")
+    offline = delivery.summarize(data, [doc["id"]], url, None, link_up=lambda: False)
+    assert offline.waiting[0].reason == "no network"
+    alone = delivery.summarize(data, [doc["id"]], None)
+    assert alone.waiting[0].reason == "no ledger is configured"
