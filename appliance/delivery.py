@@ -27,16 +27,59 @@ from appliance.i18n import _, ngettext
 SENT, WAITING, REJECTED = "sent", "waiting", "rejected"
 
 
+# why a certificate waits or was rejected: stable codes (JSON), people words at display time
+NO_LEDGER, NO_NETWORK, UNREACHABLE, LEDGER_BUSY = "no-ledger", "no-network", "unreachable", \
+    "ledger-busy"
+CONFLICT, KEY_NOT_ENROLLED, REFUSED = "conflict", "key-not-enrolled", "refused"
+KEY_ERRORS = ("unknown_key", "key_not_allowed")  # the ledger's codes for a key it will not take
+
+
 @dataclass(frozen=True)
 class Delivery:
     certificate_id: str
     state: str  # sent | waiting | rejected
-    reason: str = ""  # why it waits, or the ledger's answer (translated where ours)
-    action: str = ""  # what to do (rejected only)
+    why: str = ""  # a code above ("" when sent)
+    http: int | None = None  # the ledger's status (rejected)
+    answer: str = ""  # the ledger's own words (rejected; English, as the ledger gave them)
+    data_dir: str = ""  # the data partition the commands of `action` name
 
-    def to_json(self) -> dict[str, str]:
-        return {"certificate_id": self.certificate_id, "state": self.state,
-                "reason": self.reason, "action": self.action}
+    @property
+    def reason(self) -> str:
+        """Why, in plain words (translated); the ledger's answer follows a rejection."""
+        words = {
+            NO_LEDGER: _("no ledger is configured"),
+            NO_NETWORK: _("no network"),
+            UNREACHABLE: _("the ledger is unreachable"),
+            LEDGER_BUSY: _("the ledger is not taking certificates now"),
+            CONFLICT: _("another certificate with this id is in its log"),
+            KEY_NOT_ENROLLED: _("this appliance's key is not enrolled there"),
+            REFUSED: _("it does not accept this certificate"),
+        }.get(self.why, self.why)
+        if self.state == REJECTED:
+            return _("{reason} (HTTP {status}: {answer})").format(
+                reason=words, status=self.http, answer=self.answer)
+        return words
+
+    @property
+    def action(self) -> str:
+        """What to do (rejected only)."""
+        if self.state != REJECTED:
+            return ""
+        data = Path(self.data_dir)
+        if self.why == CONFLICT:
+            return _("Keep the stick and tell your supervisor (ardoise spool list --data "
+                     "{data}).").format(data=data)
+        if self.why == KEY_NOT_ENROLLED:
+            return _("Enroll this appliance's key on the ledger server ({command}), then send "
+                     "it again: ardoise spool flush --data {data}").format(
+                command=enroll_hint(data), data=data)
+        return _("The certificate stays on the stick: check it (ardoise cert verify {file}) "
+                 "and tell your supervisor.").format(
+            file=data / "spool" / "pending" / f"{self.certificate_id}.json")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"certificate_id": self.certificate_id, "state": self.state, "why": self.why,
+                "http": self.http, "answer": self.answer}
 
 
 @dataclass
@@ -82,9 +125,9 @@ class DeliverySummary:
             out.append((REJECTED, _("REJECTED by the ledger: {id}: {reason}").format(
                 id=d.certificate_id, reason=d.reason)))
             out.append((REJECTED, "  " + _("What to do: {action}").format(action=d.action)))
-        reasons = sorted({d.reason for d in self.waiting})
-        for reason in reasons:
-            n = sum(d.reason == reason for d in self.waiting)
+        for why in sorted({d.why for d in self.waiting}):
+            group = [d for d in self.waiting if d.why == why]
+            n, reason = len(group), group[0].reason
             out.append((WAITING, ngettext(
                 "{n} waiting on the stick: {reason}. It is sent as soon as the ledger answers.",
                 "{n} waiting on the stick: {reason}. They are sent as soon as the ledger "
@@ -124,32 +167,24 @@ def summarize(data_dir: Path, certificate_ids: Sequence[str | None], ledger: str
 def waiting_reason(ledger: str | None, last_error: str | None,
                    link_up: Callable[[], bool]) -> str:
     if not ledger:
-        return _("no ledger is configured")
+        return NO_LEDGER
     if not link_up():
-        return _("no network")
+        return NO_NETWORK
     if last_error and last_error.startswith("HTTP "):
-        return _("the ledger is not taking certificates now ({status})").format(
-            status=last_error.split(":", 1)[0])
-    return _("the ledger is unreachable")
+        return LEDGER_BUSY
+    return UNREACHABLE
 
 
 def rejected(cert_id: str, note: dict[str, Any], data_dir: Path) -> Delivery:
-    """A certificate the ledger refused, with its reason and what to do."""
-    reason = str(note.get("reason") or "")
+    """A certificate the ledger refused (the spool's note of its answer)."""
     http = note.get("http")
-    answer = f"HTTP {http}: {reason}" if http else reason
+    why = REFUSED
     if note.get("status") == "conflict":
-        return Delivery(cert_id, REJECTED, answer, _(
-            "the ledger holds another certificate with this id: keep the stick and tell your "
-            "supervisor (ardoise spool list --data {data}).").format(data=data_dir))
-    if http == 403 and ("enrolled" in reason or "unknown" in reason or "revoked" in reason):
-        return Delivery(cert_id, REJECTED, answer, _(
-            "enroll this appliance's key on the ledger server ({command}), then send it again: "
-            "ardoise spool flush --data {data}").format(command=enroll_hint(data_dir),
-                                                       data=data_dir))
-    return Delivery(cert_id, REJECTED, answer, _(
-        "the certificate stays on the stick: check it (ardoise cert verify {file}) and tell "
-        "your supervisor.").format(file=Path(data_dir) / "spool" / "pending" / f"{cert_id}.json"))
+        why = CONFLICT
+    elif note.get("error") in KEY_ERRORS:
+        why = KEY_NOT_ENROLLED
+    return Delivery(cert_id, REJECTED, why, http if isinstance(http, int) else None,
+                    str(note.get("reason") or ""), str(data_dir))
 
 
 def enroll_hint(data_dir: Path) -> str:

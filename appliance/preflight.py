@@ -62,13 +62,14 @@ class Preflight:
         return {"blocked": self.blocked, "checks": [c.to_json() for c in self.checks]}
 
 
-def check(config: Config, data_dir: Path, targets: Sequence[Any], *,
-          ledger: bool = True) -> Preflight:
+def check(config: Config, data_dir: Path, targets: Sequence[Any], *, ledger: bool = True,
+          link_up: Callable[[], bool] | None = None) -> Preflight:
     """Every check, for the disks about to be erased (`targets`: appliance.jobs.Target).
-    `ledger=False` leaves the ledger out (rack mode enrolls at the ledger by itself)."""
+    `ledger=False` leaves the ledger out (rack mode enrolls at the ledger by itself);
+    `link_up`: whether a network link is up (default: any interface's operstate)."""
     checks = image_checks(config, data_dir, targets)
     if ledger:
-        checks += ledger_checks(config, data_dir)
+        checks += ledger_checks(config, data_dir, link_up=link_up)
     return Preflight(checks)
 
 

@@ -63,9 +63,11 @@ def take(config_location: str | None, data_dir: Path, devices: list[str] | None 
     except Exception as exc:  # no data partition yet: the run will say so
         log.warning("interrupted jobs not checked: %s", exc)
     targets = discover_targets(config, devices)
+    network = read_network()
     return Survey(config, data, host=collect_host(), targets=targets, battery=read_battery(),
-                  network=read_network(), devices=devices, recovered=recovered,
-                  preflight=check_preflight(config, data, [t for t in targets if t.selected]))
+                  network=network, devices=devices, recovered=recovered,
+                  preflight=check_preflight(config, data, [t for t in targets if t.selected],
+                                            link_up=lambda: network.online))
 
 
 def locate_config(explicit: Path | None, data_dir: Path) -> str | None:

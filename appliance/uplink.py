@@ -169,11 +169,11 @@ class Uplink:
         reason = _reason(response)
         if code == 409:
             self.spool.note(cert_id, {"status": "conflict", "http": code, "reason": reason,
-                                      "at": utc_now()})
+                                      "error": _error_code(response), "at": utc_now()})
             return "conflict", reason
         if 400 <= code < 500 and code not in (408, 425, 429):
             self.spool.note(cert_id, {"status": "rejected", "http": code, "reason": reason,
-                                      "at": utc_now()})
+                                      "error": _error_code(response), "at": utc_now()})
             return "rejected", reason
         raise _Retry(f"HTTP {code}: {reason}")
 

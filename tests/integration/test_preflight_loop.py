@@ -156,7 +156,8 @@ def test_run_with_a_rejected_certificate_exits_1(loops: Loops, tmp_path: Path,
     assert document["delivery"]["rejected"] == 1
     [entry] = document["delivery"]["certificates"]
     assert entry["state"] == "rejected"
-    assert entry["reason"] == "HTTP 403: the signing key is unknown or revoked"
+    assert (entry["why"], entry["http"]) == ("key-not-enrolled", 403)  # revoked since
+    assert entry["answer"] == "the signing key is unknown or revoked"  # the ledger's words
     assert "REJECTED by the ledger" in err and "not sent yet" not in err
 
 

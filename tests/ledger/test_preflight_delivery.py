@@ -89,7 +89,12 @@ def test_rejected_certificate_is_a_problem_until_the_key_is_enrolled(
     summary = delivery.summarize(data, [doc["id"]], base, report.error, link_up=lambda: True)
     assert not summary.ok and [d.certificate_id for d in summary.rejected] == [doc["id"]]
     [d] = summary.rejected
-    assert d.reason == "HTTP 403: the signing key is not enrolled"
+    assert (d.why, d.http, d.answer) == ("key-not-enrolled", 403, "the signing key is not enrolled")
+    assert d.reason == ("this appliance's key is not enrolled there (HTTP 403: the signing "
+                        "key is not enrolled)")
+    assert d.to_json() == {"certificate_id": doc["id"], "state": "rejected",
+                           "why": "key-not-enrolled", "http": 403,
+                           "answer": "the signing key is not enrolled"}
     pub, kid = pub_of(data)
     assert f"ardoise-ledger enroll --name ardoise-{kid[:8]} --pubkey {pub}" in d.action
     lines = summary.lines()
