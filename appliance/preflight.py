@@ -35,14 +35,18 @@ OK, WARNING, PROBLEM = "ok", "warning", "problem"
 
 @dataclass(frozen=True)
 class Check:
-    topic: str  # image | ledger
+    code: str  # stable: image-ok, image-untrusted, ledger-unknown-key... (JSON, scripts)
     state: str  # ok | warning | problem
-    text: str  # what was found, one plain sentence (translated)
+    text: str  # what was found, one plain sentence (translated: people only)
     action: str = ""  # what to do about it (translated), "" when nothing
 
+    @property
+    def topic(self) -> str:
+        return self.code.split("-", 1)[0]  # image | ledger
+
     def to_json(self) -> dict[str, str]:
-        return {"topic": self.topic, "state": self.state, "text": self.text,
-                "action": self.action}
+        """Never translated: the words are for people, the code for machines."""
+        return {"topic": self.topic, "code": self.code, "state": self.state}
 
 
 @dataclass
@@ -100,7 +104,7 @@ def image_checks(config: Config, data_dir: Path, targets: Sequence[Any]) -> list
     if not image.manifest:
         if not image.required:
             return []
-        return [Check("image", PROBLEM, _("A system image is required (image.required) but "
+        return [Check("image-not-configured", PROBLEM, _("A system image is required (image.required) but "
                                           "the config names none."),
                       _("Set image.manifest in {config}, or set image.required: false.").format(
                           config=config.source or "ardoise.yaml"))]
@@ -114,40 +118,40 @@ def image_checks(config: Config, data_dir: Path, targets: Sequence[Any]) -> list
         finally:
             source.close()
     except SourceError as exc:
-        return [Check("image", severity, _("The system image cannot be read: {error}.").format(
+        return [Check("image-unreadable", severity, _("The system image cannot be read: {error}.").format(
             error=tr(exc.message)) + later, _(
             "Copy the image (NAME.manifest.json and NAME.data) to the stick, or correct "
             "image.manifest in {config}.").format(config=config.source or "ardoise.yaml"))]
     try:
         m = parse_bytes(raw)
     except ManifestError as exc:
-        return [Check("image", severity, _("The image manifest is damaged: {error}.").format(
+        return [Check("image-damaged", severity, _("The image manifest is damaged: {error}.").format(
             error=tr(exc.message)) + later, _("Copy the image again from its publisher."))]
     try:
         kid = verify(m, load_trusted_keys(trust_paths(config, data_dir)))
     except ManifestError as exc:
-        return [Check("image", severity, _(
+        return [Check("image-untrusted", severity, _(
             "The image {name} is not signed by a publisher this appliance trusts: {error}."
         ).format(name=m.name, error=tr(exc.message)) + later, _(
             "Put the publisher's public key (PEM) in {folder}, or list it under image.trust.")
             .format(folder=trusted_dir))]
     missing = _data_problem(image.manifest, m.data_file, m.data_bytes)
     if missing:
-        return [Check("image", severity, _("The image data file is missing or incomplete: "
+        return [Check("image-data-missing", severity, _("The image data file is missing or incomplete: "
                                            "{error}.").format(error=missing) + later,
                       _("Copy {file} beside the manifest again.").format(file=m.data_file))]
-    checks = [Check("image", OK, _("System image {name} {version}: complete, signed by a "
+    checks = [Check("image-ok", OK, _("System image {name} {version}: complete, signed by a "
                                    "trusted publisher (key {key}).").format(
         name=m.name, version=m.version, key=kid[:16]))]
     small = [t.disk for t in targets if t.disk.size_bytes < m.min_disk_bytes]
     for disk in small:
-        checks.append(Check("image", severity, _(
+        checks.append(Check("image-too-small", severity, _(
             "{path} holds {size}, the image {name} needs {need}.").format(
             path=disk.path, size=format_size(disk.size_bytes), name=m.name,
             need=format_size(m.min_disk_bytes)) + later, _(
             "Use an image made for smaller disks, or leave this disk out.")))
     if targets and not small:
-        checks.append(Check("image", OK, _("The image fits every disk to erase ({need} "
+        checks.append(Check("image-fits", OK, _("The image fits every disk to erase ({need} "
                                            "needed).").format(need=format_size(m.min_disk_bytes))))
     return checks
 
@@ -198,13 +202,13 @@ def ledger_checks(config: Config, data_dir: Path, *,
     if rack.wanted(config):
         return []  # rack mode enrolls with the site's token before anything else
     if not url:
-        return [Check("ledger", WARNING, _("No ledger is configured: the certificates stay on "
+        return [Check("ledger-not-configured", WARNING, _("No ledger is configured: the certificates stay on "
                                            "the stick."),
                       _("Set ledger.url in {config} to send them.").format(
                           config=config.source or "ardoise.yaml"))]
     keys = keys_dir(data_dir)
     if not (keys / KEY_NAME).exists():
-        return [Check("ledger", PROBLEM, _("This appliance has no signing key yet: the ledger "
+        return [Check("ledger-no-key", PROBLEM, _("This appliance has no signing key yet: the ledger "
                                            "cannot know it and would refuse its certificates."),
                       _("Run: ardoise keygen --data {data}, then on the ledger server: {enroll}")
                       .format(data=data_dir, enroll="ardoise-ledger enroll --name NAME "
@@ -212,45 +216,45 @@ def ledger_checks(config: Config, data_dir: Path, *,
     try:
         key = load_key(data_dir, create=False)
     except Exception as exc:  # unreadable, not Ed25519: the certificates could not be signed
-        return [Check("ledger", PROBLEM, _("The appliance key {path} cannot be used: {error}.")
+        return [Check("ledger-bad-key", PROBLEM, _("The appliance key {path} cannot be used: {error}.")
                       .format(path=keys / KEY_NAME, error=exc),
                       _("Make a new one: ardoise keygen --force --data {data}, and enroll it.")
                       .format(data=data_dir))]
     kid = key_id(key.public_key())
     offline = _("the certificates will wait on the stick until a network is available")
     if not (link_up or network_up)():
-        return [Check("ledger", WARNING, _("No network: {consequence}.").format(
+        return [Check("ledger-offline", WARNING, _("No network: {consequence}.").format(
             consequence=offline))]
     ca = config.ledger.ca_file
     answer = standing(url, key, ca=ca)
     enroll = enroll_command(keys / PUB_NAME, kid)
     if answer.state == "enrolled":
-        return [Check("ledger", OK, _("The ledger {url} answers and knows this appliance "
+        return [Check("ledger-enrolled", OK, _("The ledger {url} answers and knows this appliance "
                                       "({name}).").format(url=url, name=answer.name))]
     if answer.state == "unknown":
-        return [Check("ledger", PROBLEM, _("The ledger {url} does not know this appliance's key "
+        return [Check("ledger-unknown-key", PROBLEM, _("The ledger {url} does not know this appliance's key "
                                            "{key}: it would refuse every certificate.").format(
                           url=url, key=kid[:16]),
                       _("On the ledger server, run: {command}").format(command=enroll))]
     if answer.state == "revoked":
-        return [Check("ledger", PROBLEM, _("The ledger revoked this appliance's key {key} "
+        return [Check("ledger-revoked", PROBLEM, _("The ledger revoked this appliance's key {key} "
                                            "({name}): it refuses its certificates.").format(
                           key=kid[:16], name=answer.name),
                       _("Make a new key (ardoise keygen --force --data {data}) and enroll it: "
                         "ardoise-ledger enroll --name NAME --pubkey {pub}").format(
                           data=data_dir, pub=keys / PUB_NAME))]
     if answer.state == "refused":
-        return [Check("ledger", PROBLEM, _("The ledger {url} refused this appliance's signed "
+        return [Check("ledger-refused", PROBLEM, _("The ledger {url} refused this appliance's signed "
                                            "request: {reason}.").format(
                           url=url, reason=answer.reason),
                       _("Check this computer's clock (date -u) and the ledger address in "
                         "{config}.").format(config=config.source or "ardoise.yaml"))]
     if answer.state == "unsupported":
-        return [Check("ledger", WARNING, _("The ledger {url} cannot say whether it knows this "
+        return [Check("ledger-unsupported", WARNING, _("The ledger {url} cannot say whether it knows this "
                                            "appliance (HTTP 404): an older ledger, or another "
                                            "server at this address.").format(url=url),
                       _("Check ledger.url in {config}; make sure this key is enrolled: {command}")
                       .format(config=config.source or "ardoise.yaml", command=enroll))]
-    return [Check("ledger", WARNING, _("The ledger {url} does not answer ({reason}): "
+    return [Check("ledger-unreachable", WARNING, _("The ledger {url} does not answer ({reason}): "
                                        "{consequence}.").format(
         url=url, reason=answer.reason, consequence=offline))]

@@ -93,10 +93,13 @@ def test_run_refuses_a_required_image_it_cannot_write(loops: Loops, tmp_path: Pa
     document = json.loads(proc.stdout)
     assert document["results"] == [] and document["preflight"]["blocked"] is True
     problems = [c for c in document["preflight"]["checks"] if c["state"] == "problem"]
-    expected = {"missing": "The system image cannot be read",
-                "untrusted": "is not signed by a publisher this appliance trusts",
-                "too-small": f"{dev} holds"}[case]
-    assert len(problems) == 1 and expected in problems[0]["text"], problems
+    expected = {"missing": "image-unreadable", "untrusted": "image-untrusted",
+                "too-small": "image-too-small"}[case]
+    assert [c["code"] for c in problems] == [expected], problems
+    words = {"missing": "The system image cannot be read",
+             "untrusted": "is not signed by a publisher this appliance trusts",
+             "too-small": f"{dev} holds"}[case]
+    assert f"PROBLEM  {words}" in proc.stderr or words in proc.stderr
     assert "PROBLEM" in proc.stderr and "What to do:" in proc.stderr
     assert "problem must be fixed before erasing: nothing was touched" in proc.stderr
     assert "Traceback" not in proc.stderr

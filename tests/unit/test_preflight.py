@@ -82,7 +82,7 @@ def test_untrusted_image_is_a_problem_naming_the_trust_folder(tmp_path: Path,
     result = preflight.check(cfg(tmp_path, image_yaml(manifest)), tmp_path / "data",
                              [target(disk())], ledger=False)
     [c] = result.checks
-    assert result.blocked and c.state == "problem"
+    assert result.blocked and (c.code, c.state) == ("image-untrusted", "problem")
     assert "not signed by a publisher this appliance trusts" in c.text
     assert str(tmp_path / "data" / "keys" / "trusted") in c.action
 
@@ -135,6 +135,7 @@ def test_disk_too_small_for_the_image(tmp_path: Path, image: tuple[Path, Path]) 
     manifest, pub = image
     checks = preflight.image_checks(cfg(tmp_path, image_yaml(manifest, pub)), tmp_path,
                                     [target(disk("/dev/sda")), target(disk("/dev/sdb", 8 * MiB))])
+    assert [c.code for c in checks] == ["image-ok", "image-too-small"]
     assert states(checks) == ["ok", "problem"]
     assert checks[1].text == ("/dev/sdb holds 8.4\u00a0MB, the image demo-os needs "
                               "16.8\u00a0MB.")
@@ -171,8 +172,45 @@ def test_offline_is_a_warning_that_says_the_certificates_wait(tmp_path: Path) ->
 
 def test_printed_checks_say_what_to_do(tmp_path: Path) -> None:
     lines: list[str] = []
-    result = preflight.Preflight([preflight.Check("ledger", "problem", "Broken.", "Fix it.")])
+    result = preflight.Preflight([preflight.Check("ledger-no-key", "problem", "Broken.",
+                                                  "Fix it.")])
     preflight.print_checks(result, lines.append)
     assert lines == ["PROBLEM  Broken.", "         What to do: Fix it."]
     assert result.to_json() == {"blocked": True, "checks": [
-        {"topic": "ledger", "state": "problem", "text": "Broken.", "action": "Fix it."}]}
+        {"topic": "ledger", "code": "ledger-no-key", "state": "problem"}]}
+
+
+def test_json_does_not_change_with_the_language(tmp_path: Path) -> None:
+    from appliance.i18n import set_language
+
+    gone = tmp_path / "images" / "nothing.manifest.json"
+    documents = []
+    for lang in ("en", "fr"):
+        set_language(lang)
+        documents.append(preflight.check(cfg(tmp_path, image_yaml(gone)), tmp_path,
+                                         [target(disk())], ledger=False).to_json())
+    set_language("en")
+    assert documents[0] == documents[1] == {"blocked": True, "checks": [
+        {"topic": "image", "code": "image-unreadable", "state": "problem"}]}
+
+
+def test_preflight_command_exit_codes(tmp_path: Path, image: tuple[Path, Path],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.cli import main
+
+    manifest, pub = image
+    good = tmp_path / "good.yaml"
+    good.write_text(image_yaml(manifest, pub))
+    assert main(["preflight", "--config", str(good), "--data", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ok       System image demo-os 3: complete")
+    assert out[1] == ("WARNING  No ledger is configured: the certificates stay on the stick.")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(image_yaml(tmp_path / "gone.manifest.json"))
+    assert main(["preflight", "--config", str(bad), "--data", str(tmp_path / "data"),
+                 "--json"]) == 2
+    import json
+
+    document = json.loads(capsys.readouterr().out)
+    assert document["blocked"] is True and document["checks"][0]["code"] == "image-unreadable"
+    assert not (tmp_path / "data").exists()  # nothing written, not even the data folder
