@@ -249,6 +249,13 @@ def ledger_checks(config: Config, data_dir: Path, *,
                           url=url, reason=answer.reason),
                       _("Check this computer's clock (date -u) and the ledger address in "
                         "{config}.").format(config=config.source or "ardoise.yaml"))]
+    if answer.state == "untrusted-tls":
+        return [Check("ledger-untrusted-tls", PROBLEM, _(
+            "The ledger {url} answers with a TLS certificate this appliance does not trust: "
+            "no certificate could be sent.").format(url=url), _(
+            "Copy the ledger's CA certificate (PEM) to {file} and set ledger.ca_file: "
+            "keys/ledger-ca.pem in {config}.").format(
+            file=keys / "ledger-ca.pem", config=config.source or "ardoise.yaml"))]
     if answer.state == "unsupported":
         return [Check("ledger-unsupported", WARNING, _("The ledger {url} cannot say whether it knows this "
                                            "appliance (HTTP 404): an older ledger, or another "

@@ -308,6 +308,7 @@ class Standing:
 
     # enrolled | revoked | unknown (not enrolled) | refused (4xx) | unreachable
     # | unsupported (a 404 that is not the ledger's: an older ledger, or another server)
+    # | untrusted-tls (its TLS certificate does not verify against ledger.ca_file)
     state: str
     key_id: str
     name: str = ""
@@ -334,6 +335,8 @@ def standing(ledger_url: str, key: Any, *, ca: str | Path | None = None,
         response = (session or requests).get(
             url, timeout=timeout, verify=str(ca) if ca else True,
             headers={REQUEST_HEADER: signed_request(key, "GET", APPLIANCE_ME)})
+    except requests.exceptions.SSLError as exc:  # it answers, but not as the ledger we trust
+        return Standing("untrusted-tls", kid, reason=why_unreachable(exc))
     except requests.RequestException as exc:
         return Standing("unreachable", kid, reason=why_unreachable(exc))
     code = response.status_code

@@ -231,6 +231,11 @@ class ResultsScreen(Screen[None]):
         elif uplink is not None:
             self.app.call_from_thread(self.say_after, _("Sending the certificates..."))
             unattended_mode.deliver(uplink, 300, self.stop_after)
+        self.app.call_from_thread(self.refresh_sent)
+        if not self.delivery().ok:  # the red lines stay on screen until someone reads them
+            self.app.call_from_thread(self.say_after, _(
+                "The ledger rejected a certificate: this computer stays on."))
+            return
         after = s.config.unattended.after
         if after == "stay":
             self.app.call_from_thread(self.say_after, "")

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     code = EXIT_OK if results and all(r.passed for r in results) else EXIT_FAILED
     if not summary.ok:
         code = EXIT_FAILED  # a certificate the ledger refused is a problem to fix
-    if args.unattended:
+    if args.unattended and summary.ok:  # a rejected certificate stays on screen
         unattended.power_action(config.unattended.after)
     return code
 

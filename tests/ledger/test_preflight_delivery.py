@@ -124,3 +124,66 @@ def test_waiting_certificates_say_why(tmp_path: Path, data: Path) -> None:
     assert offline.waiting[0].reason == "no network"
     alone = delivery.summarize(data, [doc["id"]], None)
     assert alone.waiting[0].reason == "no ledger is configured"
+
+
+def tls_pair(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (as `openssl req -x509` makes one)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "tls.pem", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_ledger_with_an_untrusted_tls_certificate_is_a_problem(
+        ledger: Ledger, data: Path, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    import uvicorn
+
+    from ledger.app import asgi, create_app
+
+    cert, tls_key = tls_pair(tmp_path)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(
+        asgi(create_app(ledger, lost_after=60)), host="127.0.0.1", port=port,
+        log_level="warning", loop="asyncio", ssl_certfile=str(cert), ssl_keyfile=str(tls_key)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive()
+            time.sleep(0.05)
+        pub, _kid = pub_of(data)
+        ledger.enroll("atelier-tls", pub.read_bytes())
+        url = f"https://127.0.0.1:{port}"
+        [c] = checks_for(url, data)
+        assert (c.code, c.state) == ("ledger-untrusted-tls", "problem")
+        assert str(data / "keys" / "ledger-ca.pem") in c.action
+        cfg = config.parse(f"ledger:\n  url: {url}\n  ca_file: {cert}\n",
+                           source="/run/ardoise/data/ardoise.yaml")
+        [ok] = preflight.ledger_checks(cfg, data, link_up=lambda: True)
+        assert (ok.code, ok.state) == ("ledger-enrolled", "ok")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

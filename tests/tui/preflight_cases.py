@@ -56,7 +56,7 @@ def warning_survey(tmp_path: Path) -> Survey:
     return survey
 
 
-def rejected_survey(tmp_path: Path, data: Path = SNAPSHOT_DATA) -> Survey:
+def rejected_survey(tmp_path: Path, data: Path = SNAPSHOT_DATA, text: str = GOOD_CONFIG) -> Survey:
     shutil.rmtree(data, ignore_errors=True)
     keys = data / "keys"
     keys.mkdir(parents=True)
@@ -70,7 +70,7 @@ def rejected_survey(tmp_path: Path, data: Path = SNAPSHOT_DATA) -> Survey:
     assert first.certificate_id
     spool.note(first.certificate_id, {"status": "rejected", "http": 403, "error": "unknown_key",
                                       "reason": LEDGER_ANSWER, "at": "2026-11-25T14:02:43Z"})
-    return replace(make_survey(tmp_path), data_dir=data)
+    return replace(make_survey(tmp_path, text), data_dir=data)
 
 
 def clean_snapshot_data() -> None:

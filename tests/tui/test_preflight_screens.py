@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
+from appliance.config import parse
 from appliance.i18n import set_language
-from tests.tui.conftest import results_fixture
+from tests.conftest import FakeRunner
+from tests.tui.conftest import GOOD_CONFIG, results_fixture
 from tests.tui.preflight_cases import (
     MISSING_IMAGE,
     clean_snapshot_data,
@@ -143,3 +145,43 @@ async def test_a_passed_disk_with_a_rejected_certificate_quits_with_1(
         assert "This disk may leave." in screen_text(app)
         await pilot.press("q")
     assert app.return_value == 1
+
+
+POWEROFF = GOOD_CONFIG + "unattended:\n  enabled: true\n  countdown_seconds: 0\n  after: poweroff\n"
+
+
+async def test_unattended_end_stays_on_with_a_rejected_certificate(
+        tmp_path: Path, snapshot_data: None, fake_runner: FakeRunner) -> None:
+    fake_runner.add(["systemctl", "poweroff"])
+    app = ArdoiseApp(rejected_survey(tmp_path, text=POWEROFF), launch_jobs=False,
+                     auto_countdown=False)
+    async with app.run_test(size=(170, 48)) as pilot:
+        screen = ResultsScreen(results_fixture(), cancelled=False, unattended=True)
+        app.switch_screen(screen)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert text_of(app, "#after") == ("The ledger rejected a certificate: this computer "
+                                          "stays on.")
+    assert ("systemctl", "poweroff") not in fake_runner.calls
+
+
+async def test_unattended_end_powers_off_once_delivered(tmp_path: Path,
+                                                        fake_runner: FakeRunner) -> None:
+    from dataclasses import replace
+
+    from appliance.spool import Spool
+
+    fake_runner.add(["systemctl", "poweroff"])
+    survey = replace(warning_survey(tmp_path), config=parse(POWEROFF, source="ardoise.yaml"))
+    spool = Spool(survey.data_dir)
+    for r in results_fixture():
+        assert r.certificate_id
+        spool.put({"id": r.certificate_id})
+        spool.mark_sent(r.certificate_id)
+    app = ArdoiseApp(survey, launch_jobs=False, auto_countdown=False)
+    async with app.run_test(size=(170, 48)) as pilot:
+        app.switch_screen(ResultsScreen(results_fixture(), cancelled=False, unattended=True))
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    assert ("systemctl", "poweroff") in fake_runner.calls
