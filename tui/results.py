@@ -202,6 +202,9 @@ class ResultsScreen(Screen[None]):
             self.finish_unattended()
 
     async def refresh_sent(self) -> None:
+        self.show_delivery()
+
+    def show_delivery(self) -> None:
         sent = self.delivery()
         for i, r in enumerate(self.results):
             about = self.query_one(f"#result-{i}").query_one(".about", Static)
@@ -231,7 +234,7 @@ class ResultsScreen(Screen[None]):
         elif uplink is not None:
             self.app.call_from_thread(self.say_after, _("Sending the certificates..."))
             unattended_mode.deliver(uplink, 300, self.stop_after)
-        self.app.call_from_thread(self.refresh_sent)
+        self.app.call_from_thread(self.show_delivery)
         if not self.delivery().ok:  # the red lines stay on screen until someone reads them
             self.app.call_from_thread(self.say_after, _(
                 "The ledger rejected a certificate: this computer stays on."))
