@@ -112,7 +112,9 @@ def image_checks(config: Config, data_dir: Path, targets: Sequence[Any]) -> list
         "The disks would be erased, then reported FAIL when the image cannot be written.")
     trusted_dir = data_dir / "keys" / "trusted"
     try:
-        source = open_source(image.manifest)
+        # a look, not a download: fail fast when the image server does not answer
+        source = open_source(image.manifest, connect_timeout=5.0, read_timeout=20.0,
+                             max_attempts=2)
         try:
             raw = source.manifest_bytes()
         finally:

@@ -214,3 +214,35 @@ def test_preflight_command_exit_codes(tmp_path: Path, image: tuple[Path, Path],
     document = json.loads(capsys.readouterr().out)
     assert document["blocked"] is True and document["checks"][0]["code"] == "image-unreadable"
     assert not (tmp_path / "data").exists()  # nothing written, not even the data folder
+
+
+def test_image_over_http_is_checked_with_a_head_of_its_data(tmp_path: Path,
+                                                            image: tuple[Path, Path]) -> None:
+    """A static HTTP server on 127.0.0.1 (http.server) serves the image folder."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    manifest, pub = image
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
+        Quiet, directory=str(manifest.parent)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{manifest.name}"
+        checks = preflight.image_checks(cfg(tmp_path, image_yaml(url, pub)), tmp_path,
+                                        [target(disk())])
+        assert [c.code for c in checks] == ["image-ok", "image-fits"]
+        (manifest.parent / "demo-os.data").unlink()
+        [c] = preflight.image_checks(cfg(tmp_path, image_yaml(url, pub)), tmp_path,
+                                     [target(disk())])
+        assert c.code == "image-data-missing" and c.text.endswith(
+            f"{url.rsplit('/', 1)[0]}/demo-os.data: HTTP 404.")
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
