@@ -1,5 +1,7 @@
 """Dashboard: the machine, every disk with its plan (or why it is left alone), power,
-network, ledger and image. Enter asks for confirmation; nothing is touched before.
+network, ledger and image, and the preflight checks (appliance.preflight: image, ledger) in
+plain words. Enter asks for confirmation, offered only while no check is a problem; nothing
+is touched before.
 
 Rack mode adds the site, the ledger, the enrollment and the last heartbeat delivered, and
 offers no erasure (nor the unattended countdown) until the machine is enrolled."""
@@ -176,7 +178,8 @@ class DashboardScreen(Screen[None]):
         yield KeyBar(keys if count and self.may_erase() else keys[1:])
 
     def may_erase(self) -> bool:
-        """Rack mode erases nothing before the ledger enrolled this machine."""
+        """Rack mode erases nothing before the ledger enrolled this machine, and nothing is
+        erased while a preflight problem stands."""
         rack = self.ardoise.rack_status
         return (rack is None or rack.enrolled) and not self.preflight_blocks()
 
