@@ -18,7 +18,8 @@ from appliance.errors import EXIT_USAGE, Refused, UsageError
 from appliance.i18n import _, set_language
 from appliance.paths import default_data_dir
 
-COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site")
+COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site",
+            "preflight")
 
 
 class Parser(argparse.ArgumentParser):

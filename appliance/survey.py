@@ -17,6 +17,8 @@ from appliance.config import Config, ConfigError, load_from, locate
 from appliance.jobs import Target, collect_host, discover_targets, recover_unfinished
 from appliance.network import NetworkState
 from appliance.network import read_state as read_network
+from appliance.preflight import Preflight
+from appliance.preflight import check as check_preflight
 from erasure.hidden import HiddenDrives, find_hidden
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Survey:
     power_supply: Path = POWER_SUPPLY
     recovered: list[str] = field(default_factory=list)  # INCOMPLETE certificates issued now
     hidden: list[HiddenDrives] = field(default_factory=list)  # drives the firmware hides
+    preflight: Preflight | None = None  # image and ledger, checked before any confirmation
 
     @property
     def selected(self) -> list[Target]:
@@ -61,10 +64,13 @@ def take(config_location: str | None, data_dir: Path, devices: list[str] | None 
         recovered = recover_unfinished(data, config)
     except Exception as exc:  # no data partition yet: the run will say so
         log.warning("interrupted jobs not checked: %s", exc)
-    return Survey(config, data, host=collect_host(),
-                  targets=discover_targets(config, devices), battery=read_battery(),
-                  network=read_network(), devices=devices, recovered=recovered,
-                  hidden=find_hidden())
+    targets = discover_targets(config, devices)
+    network = read_network()
+    return Survey(config, data, host=collect_host(), targets=targets, battery=read_battery(),
+                  network=network, devices=devices, recovered=recovered,
+                  hidden=find_hidden(),
+                  preflight=check_preflight(config, data, [t for t in targets if t.selected],
+                                            link_up=lambda: network.online))
 
 
 def locate_config(explicit: Path | None, data_dir: Path) -> str | None:

@@ -116,13 +116,16 @@ def deliver(uplink: Any, patience_seconds: float, stop: threading.Event | None =
     wait = 2.0
     remaining = patience_seconds
     while True:
+        report: Any = None
         try:
-            uplink.flush_once()
+            report = uplink.flush_once()
         except Exception as exc:
             log.debug("uplink: %s", exc)
         pending = int(getattr(uplink.state(), "pending", 0))
         if pending == 0 or remaining <= 0 or stop.is_set():
             return pending
+        if report is not None and getattr(report, "error", "") is None:
+            return pending  # only certificates the ledger refused are left: waiting is useless
         stop.wait(min(wait, remaining))
         remaining -= wait
         wait = min(wait * 2, 60.0)

@@ -7,6 +7,7 @@ thread drains in batches, each batch one transaction and one signed tree head.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import time
@@ -17,7 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 
 from appliance.certificate import signature_bytes
-from ledger.canonical import NotCanonicalisable, signed_and_unsigned
+from ledger.canonical import NotCanonicalisable, has_nul, signed_and_unsigned
 from ledger.heartbeats import parse_sent_at
 from ledger.merkle import leaf_hash
 from ledger.store import Appended, Ledger, Submission
@@ -70,6 +71,44 @@ def check_issued_at(doc: dict[str, Any]) -> None:
     if issued > datetime.now(UTC) + MAX_AHEAD:
         raise Rejected(422, "bad_issued_at", "issued_at is in the future: the appliance's clock "
                        "is wrong")
+REQUEST_SCHEMA = "ardoise.request/1"
+REQUEST_HEADER = "X-Ardoise-Request"
+REQUEST_SKEW = 300  # seconds a signed request stays valid either side of the ledger's clock
+
+
+def check_signed_request(ledger: Ledger, header: str | None, method: str, path: str) -> str:
+    """An appliance's signed request header (GET has no body to sign): base64 of the RFC 8785
+    bytes of `{"schema": "ardoise.request/1", "method", "path", "sent_at", "signature"}`,
+    signed like a heartbeat. Returns the enrolled key id; Rejected(401) for a missing, stale
+    or forged header, Rejected(404, "unknown_key") for a key the ledger does not know."""
+    if not header:
+        raise Rejected(401, "no_signature", f"the {REQUEST_HEADER} header is required")
+    if len(header) > 4096:
+        raise Rejected(401, "bad_request_header", f"{REQUEST_HEADER} is too long")
+    try:
+        raw = base64.b64decode(header.encode("ascii"), validate=True)
+        doc = parse_object(raw)
+    except (ValueError, UnicodeEncodeError, Rejected):
+        raise Rejected(401, "bad_request_header", f"{REQUEST_HEADER} is not base64 JSON") from None
+    if has_nul(doc):
+        raise Rejected(401, "bad_request_header", "strings may not contain U+0000")
+    if doc.get("schema") != REQUEST_SCHEMA or doc.get("method") != method \
+            or doc.get("path") != path:
+        raise Rejected(401, "wrong_request", "the signed request names another method or path")
+    try:
+        sent = datetime.fromisoformat(str(doc.get("sent_at", "")).replace("Z", "+00:00"))
+        skew = abs(time.time() - sent.timestamp())
+    except (ValueError, TypeError, OverflowError):
+        raise Rejected(401, "bad_request_header", "sent_at is not an RFC 3339 time") from None
+    if skew > REQUEST_SKEW:
+        raise Rejected(401, "stale_request",
+                       f"sent_at is {int(skew)} s away from the ledger's clock")
+    try:
+        return check_signed(ledger, doc)
+    except Rejected as exc:
+        if exc.code == "unknown_key":
+            raise Rejected(404, "unknown_key", "this appliance key is not enrolled") from None
+        raise Rejected(401, exc.code, exc.detail) from None
 
 
 def prepare(ledger: Ledger, body: bytes) -> Submission:

@@ -290,6 +290,13 @@ class Ledger:
         with self.engine.connect() as conn:
             return list(conn.execute(select(t.appliances).order_by(t.appliances.c.name)).all())
 
+    def appliance(self, kid: str) -> Row[Any] | None:
+        """One enrolled appliance (revoked or not), or None."""
+        with self.engine.connect() as conn:
+            row: Row[Any] | None = conn.execute(select(t.appliances).where(
+                t.appliances.c.key_id == kid)).first()
+        return row
+
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
         """The enrolled public key for a key id (revoked or not: revocation is checked on append)."""
         key = self._public_keys.get(kid)

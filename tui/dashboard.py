@@ -1,5 +1,7 @@
 """Dashboard: the machine, every disk with its plan (or why it is left alone), power,
-network, ledger and image. Enter asks for confirmation; nothing is touched before.
+network, ledger and image, and the preflight checks (appliance.preflight: image, ledger) in
+plain words. Enter asks for confirmation, offered only while no check is a problem; nothing
+is touched before.
 
 Rack mode adds the site, the ledger, the enrollment and the last heartbeat delivered, and
 offers no erasure (nor the unattended countdown) until the machine is enrolled."""
@@ -21,6 +23,7 @@ from textual.widgets import Static
 from appliance import __version__
 from appliance.i18n import _, format_size, get_language, ngettext, tr
 from appliance.jobs import Target
+from appliance.preflight import OK, PROBLEM, WARNING, Preflight
 from appliance.unattended import RackStatus
 from tui.widgets.keybar import KeyBar
 
@@ -104,6 +107,21 @@ def rack_lines(status: RackStatus, now: datetime) -> Text:
     return text
 
 
+def preflight_lines(result: Preflight) -> Text:
+    """The preflight block: every check in plain words, what to do under a problem."""
+    text = Text(_("Before erasing:"), style="bold")
+    words = {OK: (_("ok"), "bright_green"), WARNING: (_("WARNING"), "bold bright_yellow"),
+             PROBLEM: (_("PROBLEM"), "bold bright_red")}
+    for c in result.checks:
+        word, style = words[c.state]
+        text.append(f"\n{word:8} ", style=style)
+        text.append(c.text, style="bright_red" if c.state == PROBLEM else "")
+        if c.action:
+            text.append("\n         " + _("What to do: {action}").format(action=c.action),
+                        style="bright_red" if c.state == PROBLEM else "yellow")
+    return text
+
+
 def on_serial_console() -> bool:
     import os
 
@@ -143,6 +161,8 @@ class DashboardScreen(Screen[None]):
         if rack is not None:
             yield Static(rack_lines(rack, self.ardoise.now()), classes="facts", id="rack")
         yield Static("\n".join(lines), classes="facts", id="facts")
+        if s.preflight is not None and s.preflight.checks:
+            yield Static(preflight_lines(s.preflight), classes="facts", id="preflight")
         if s.recovered:
             yield Static(ngettext(
                 "{n} disk was interrupted last time (power cut?): reported INCOMPLETE, "
@@ -161,14 +181,25 @@ class DashboardScreen(Screen[None]):
         yield KeyBar(keys if count and self.may_erase() else keys[1:])
 
     def may_erase(self) -> bool:
-        """Rack mode erases nothing before the ledger enrolled this machine."""
+        """Rack mode erases nothing before the ledger enrolled this machine, and nothing is
+        erased while a preflight problem stands."""
         rack = self.ardoise.rack_status
-        return rack is None or rack.enrolled
+        return (rack is None or rack.enrolled) and not self.preflight_blocks()
+
+    def preflight_blocks(self) -> bool:
+        """A preflight problem (image, ledger): no confirmation is offered until it is fixed."""
+        result = self.ardoise.survey.preflight
+        return result is not None and result.blocked
 
     def verdict(self) -> str:
         count = len(self.ardoise.survey.selected)
         if not count:
             return _("No disk can be erased on this computer.")
+        if self.preflight_blocks():
+            return ngettext("{n} disk can be erased once the problems above are fixed "
+                            "(then press R).",
+                            "{n} disks can be erased once the problems above are fixed "
+                            "(then press R).", count).format(n=count)
         if not self.may_erase():
             return ngettext("{n} disk can be erased once the ledger has enrolled this computer.",
                             "{n} disks can be erased once the ledger has enrolled this computer.",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +15,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from appliance import unattended as unattended_mode
+from appliance.delivery import REJECTED, SENT, WAITING, Delivery, DeliverySummary, summarize
 from appliance.i18n import _, format_size, ngettext
 from appliance.jobs import JobResult
 from appliance.verdict import not_verified
@@ -76,6 +78,25 @@ def verdict_words(r: JobResult) -> str:
     return _("The erasure failed: NOT erased. Keep this disk apart and tell your supervisor.")
 
 
+def where_words(d: Delivery | None) -> str:
+    """Where one certificate is, in plain words (the delivery block of a result)."""
+    if d is None or d.state == WAITING:
+        reason = d.reason if d is not None else _("no ledger is configured")
+        return _("waiting on the stick ({reason})").format(reason=reason)
+    if d.state == SENT:
+        return _("sent to the ledger")
+    return _("REJECTED by the ledger: {reason}").format(reason=d.reason)
+
+
+def delivery_text(summary: DeliverySummary) -> Text:
+    """The session's delivery summary: a rejected certificate in red, with what to do."""
+    styles = {SENT: "bright_green", WAITING: "yellow", REJECTED: "bold bright_red"}
+    text = Text()
+    for i, (state, line) in enumerate(summary.lines() if summary.items else []):
+        text.append(("\n" if i else "") + line, style=styles[state])
+    return text
+
+
 class ResultsScreen(Screen[None]):
     DEFAULT_CSS = """
     ResultsScreen #body { height: 1fr; }
@@ -89,6 +110,7 @@ class ResultsScreen(Screen[None]):
     ResultsScreen .about { width: 1fr; height: auto; }
     ResultsScreen #qr-side { width: auto; height: auto; padding: 0 1; }
     ResultsScreen #after { height: auto; padding: 0 1; }
+    ResultsScreen #delivery { height: auto; padding: 0 1; }
     """
     BINDINGS = [
         Binding("up", "select(-1)", "previous"),
@@ -111,11 +133,17 @@ class ResultsScreen(Screen[None]):
     def ardoise(self) -> ArdoiseApp:
         return self.app  # type: ignore[return-value]
 
-    def sent_ids(self) -> set[str]:
-        from appliance.spool import Spool
-
-        directory = self.ardoise.survey.data_dir / "spool"
-        return set(Spool(self.ardoise.survey.data_dir).sent()) if directory.is_dir() else set()
+    def delivery(self) -> DeliverySummary:
+        """Where each certificate is: sent, waiting (why), rejected (the ledger's reason)."""
+        s = self.ardoise.survey
+        rack = self.ardoise.rack.session if self.ardoise.rack is not None else None
+        uplink = self.ardoise.uplink or getattr(rack, "uplink", None)
+        try:
+            last_error = uplink.state().last_error if uplink is not None else None
+        except Exception:
+            last_error = None
+        return summarize(s.data_dir, [r.certificate_id for r in self.results],
+                         s.config.ledger.url, last_error, link_up=lambda: s.network.online)
 
     def compose(self) -> ComposeResult:
         passed = sum(r.passed for r in self.results)
@@ -124,7 +152,7 @@ class ResultsScreen(Screen[None]):
         if self.ardoise.survey.hidden:  # never "all erased" while the firmware hides a drive
             title += "  " + _("Hidden drives were NOT erased: see the dashboard.")
         yield Static(title, classes="title")
-        sent = self.sent_ids()
+        sent = self.delivery()
         with Horizontal(id="body"):
             with VerticalScroll(id="list"):
                 for i, r in enumerate(self.results):
@@ -138,6 +166,7 @@ class ResultsScreen(Screen[None]):
                 with Vertical(id="qr-side"):
                     yield QrCode(url)
                     yield Static(_("Scan: certificate\nat the ledger"), classes="hint")
+        yield Static(delivery_text(sent), id="delivery")
         yield Static(self.after_text, id="after", classes="warning")
         keys = [("P", _("Power off - next computer"))]
         if url and not self.wide:
@@ -157,13 +186,12 @@ class ResultsScreen(Screen[None]):
         if url:
             self.app.push_screen(QrScreen(url, self.results[self.selected]))
 
-    def describe(self, r: JobResult, sent: set[str]) -> str:
+    def describe(self, r: JobResult, sent: DeliverySummary) -> str:
         lines = [f"{r.path}  {r.model}  [{r.serial or '-'}]  {format_size(r.size_bytes)}",
                  verdict_words(r)]
         if r.certificate_id:
-            where = (_("sent to the ledger") if r.certificate_id in sent
-                     else _("saved on the stick, not sent yet"))
-            lines.append(_("Certificate {id}: {where}").format(id=r.certificate_id, where=where))
+            lines.append(_("Certificate {id}: {where}").format(
+                id=r.certificate_id, where=where_words(sent.of(r.certificate_id))))
         elif r.untouched:
             lines.append(_("No certificate: nothing was done to this disk."))
         else:
@@ -184,10 +212,14 @@ class ResultsScreen(Screen[None]):
             self.finish_unattended()
 
     async def refresh_sent(self) -> None:
-        sent = self.sent_ids()
+        self.show_delivery()
+
+    def show_delivery(self) -> None:
+        sent = self.delivery()
         for i, r in enumerate(self.results):
             about = self.query_one(f"#result-{i}").query_one(".about", Static)
             about.update(self.describe(r, sent))
+        self.query_one("#delivery", Static).update(delivery_text(sent))
 
     async def action_select(self, step: int) -> None:
         if self.results:
@@ -212,6 +244,11 @@ class ResultsScreen(Screen[None]):
         elif uplink is not None:
             self.app.call_from_thread(self.say_after, _("Sending the certificates..."))
             unattended_mode.deliver(uplink, 300, self.stop_after)
+        self.app.call_from_thread(self.show_delivery)
+        if not self.delivery().ok:  # the red lines stay on screen until someone reads them
+            self.app.call_from_thread(self.say_after, _(
+                "The ledger rejected a certificate: this computer stays on."))
+            return
         after = s.config.unattended.after
         if after == "stay":
             self.app.call_from_thread(self.say_after, "")
@@ -241,4 +278,4 @@ class ResultsScreen(Screen[None]):
 
     def action_quit(self) -> None:
         self.stop_after.set()
-        self.app.exit(0 if all(r.passed for r in self.results) else 1)
+        self.app.exit(0 if all(r.passed for r in self.results) and self.delivery().ok else 1)

@@ -20,12 +20,13 @@ import threading
 import time
 import tty
 from pathlib import Path
+from typing import Any
 
-from appliance import jobs, rack, unattended
+from appliance import delivery, jobs, preflight, rack, unattended
 from appliance.battery import read_state as read_battery
 from appliance.config import Config, ConfigError, load_from, locate
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
-from appliance.i18n import _, format_size, set_language, tr
+from appliance.i18n import _, format_size, ngettext, set_language, tr
 from appliance.interrupt import Stopper
 from appliance.journal import JournalError
 from appliance.output import emit_json, warn
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             emit_json({"results": [], "cancelled": False, "excluded": _excluded(targets)})
         return EXIT_OK
+    _preflight(config, data_dir, selected, rack_session, args.json)
     if args.unattended:
         if not countdown(config.unattended.countdown_seconds):
             raise Refused(_("cancelled by a key press: nothing was touched"))
@@ -131,21 +133,52 @@ def run(args: argparse.Namespace) -> int:
             # returns once every certificate is at the ledger (after one try if interrupted)
             pending = rack_session.finish(cancel)
             rack_session.close()
+    summary = delivery.summarize(data_dir, [r.certificate_id for r in results],
+                                 config.ledger.url, _last_error(uplink, rack_session))
     if args.json:
         emit_json({"results": [r.to_json() for r in results], "cancelled": cancel.is_set(),
                    "interrupted": stop.name, "excluded": _excluded(targets),
-                   "pending_certificates": pending, "hidden": [h.to_json() for h in hidden]})
+                   "pending_certificates": pending, "hidden": [h.to_json() for h in hidden],
+                   "delivery": summary.to_json()})
     elif rack_session is None:
         _print_verdicts(results)
+    delivery.print_summary(summary, warn)
     if stop.interrupted:
         return stop.exit_code
     code = EXIT_OK if results and all(r.passed for r in results) else EXIT_FAILED
+    if not summary.ok:
+        code = EXIT_FAILED  # a certificate the ledger refused is a problem to fix
     if hidden:
         warn(_("Not every drive was erased: the firmware hides some (see HIDDEN above)."))
         code = EXIT_FAILED
-    if args.unattended:
+    if args.unattended and summary.ok:  # a rejected certificate stays on screen
         unattended.power_action(config.unattended.after)
     return code
+
+
+def _preflight(config: Config, data_dir: Path, selected: list[jobs.Target],
+               rack_session: rack.RackSession | None, as_json: bool) -> None:
+    """The image and the ledger, checked before the confirmation: a problem refuses the run
+    (exit 2) before any journal, certificate or byte is written."""
+    result = preflight.check(config, data_dir, selected, ledger=rack_session is None)
+    preflight.print_checks(result, warn)
+    if not result.blocked:
+        return
+    if rack_session is not None:
+        rack_session.close()
+    if as_json:
+        emit_json({"results": [], "cancelled": False, "preflight": result.to_json()})
+    raise UsageError(ngettext("{n} problem must be fixed before erasing: nothing was touched",
+                              "{n} problems must be fixed before erasing: nothing was touched",
+                              len(result.problems)).format(n=len(result.problems)))
+
+
+def _last_error(uplink: Any, rack_session: rack.RackSession | None) -> str | None:
+    link = uplink if uplink is not None else getattr(rack_session, "uplink", None)
+    try:
+        return link.state().last_error if link is not None else None
+    except Exception:
+        return None
 
 
 def _print_verdicts(results: list[jobs.JobResult]) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from appliance import delivery
 from appliance.commands.wipe_display import Display
 from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
 from appliance.i18n import _, format_rate, format_size, ngettext, tr
@@ -267,18 +268,30 @@ def run(args: argparse.Namespace) -> int:
         recorder = Recorder(args.data, changed)
         outcomes = _erase_all(args, disks, pattern, options, recorder, stop.cancel)
         results = [(o, recorder.certify(o)) for o in outcomes]
+    # an interrupted wipe exits at once: its certificates wait on the stick
+    summary = None if stop.interrupted else _deliver(args.data, [c for _o, c in results])
     if args.json:
         emit_json({"results": [result_json(o, c) for o, c in results],
-                   "interrupted": stop.name})
+                   "interrupted": stop.name,
+                   "delivery": summary.to_json() if summary is not None else None})
         for outcome, _cert in results:
             if outcome.status == "unverified":
                 warn(f"{outcome.disk.path}: {not_verified()}")
     else:
         for outcome, _cert in results:
             _report(outcome)
-    if stop.interrupted:
+    if stop.interrupted or summary is None:
         return stop.exit_code
+    delivery.print_summary(summary, warn)
+    if not summary.ok:  # a certificate the ledger refused is a problem to fix
+        return EXIT_FAILED
     return EXIT_OK if all(o.status == "erased" for o in outcomes) else EXIT_FAILED
+
+
+def _deliver(data_dir: Path, certificates: list[str | None]) -> delivery.DeliverySummary:
+    """Send this session's certificates once (the ledger of DATA/ardoise.yaml,
+    $ARDOISE_LEDGER or the last one used) and say where each one is."""
+    return delivery.deliver_now(data_dir, [Path(c).stem for c in certificates if c])
 
 
 def _refuse(args: argparse.Namespace, disks: list[Disk], refused: list[Disk], pattern: str) -> int:

@@ -139,6 +139,15 @@ class EnrollmentResult(BaseModel):
     enrolled: bool = Field(description="false when the key was already enrolled")
 
 
+class ApplianceStanding(BaseModel):
+    """GET /api/v1/appliances/me: what the ledger knows of the key that signed the request."""
+
+    name: str
+    key_id: str
+    enrolled_at: str = Field(description="RFC 3339")
+    revoked: bool
+
+
 class BootReport(BaseModel):
     """A machine that refused to work (bad site config, enrollment refused): logged only."""
 

@@ -8,7 +8,7 @@ import logging
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,7 +18,13 @@ from appliance.certificate import CertificateError
 from ledger.api import models as m
 from ledger.canonical import has_nul
 from ledger.heartbeats import StaleHeartbeat
-from ledger.intake import Intake, check_signed, prepare
+from ledger.intake import (
+    REQUEST_HEADER,
+    Intake,
+    check_signed,
+    check_signed_request,
+    prepare,
+)
 from ledger.store import Ledger, NotFound
 from ledger.validation import MAX_BODY, Rejected, parse_object
 
@@ -250,6 +256,29 @@ def enroll(body: m.EnrollmentRequest, request: Request) -> Response:
         return problem(503, "unavailable", "the ledger could not store the key: try again")
     log.info("enrolled", extra={"fields": {"key_id": kid, "name": body.name, "new": new}})
     return json_response({"key_id": kid, "name": body.name, "enrolled": new}, 201 if new else 200)
+
+
+@router.get("/appliances/me", response_model=m.ApplianceStanding, responses=PROBLEMS,
+            summary="This appliance's standing: enrolled, revoked (a signed request)")
+def appliance_me(request: Request, x_ardoise_request: Annotated[str | None, Header(
+        alias=REQUEST_HEADER, description="base64 of the RFC 8785 bytes of a signed "
+        '{"schema": "ardoise.request/1", "method": "GET", "path": "/api/v1/appliances/me", '
+        '"sent_at": RFC 3339, "signature": {...}} (5 minutes either side of the clock)')] = None
+                 ) -> Response:
+    """The appliance checks before erasing that the ledger knows its key. 200 with its name
+    and whether it was revoked; 404 for a key the ledger never enrolled; 401 for a missing,
+    stale or forged signature."""
+    ledger = ledger_of(request)
+    try:
+        kid = check_signed_request(ledger, x_ardoise_request, "GET", request.url.path)
+    except Rejected as exc:
+        return problem(exc.status, exc.code, exc.detail)
+    row = ledger.appliance(kid)
+    if row is None:  # enrolled a moment ago and removed since: not known any more
+        return problem(404, "unknown_key", "this appliance key is not enrolled")
+    return json_response({"name": row.name, "key_id": kid,
+                          "enrolled_at": row.enrolled_at.isoformat(),
+                          "revoked": row.revoked_at is not None})
 
 
 @router.post("/boot-reports", status_code=202, response_model=m.BootReportAccepted,

@@ -192,7 +192,7 @@ async def test_results_plain_words_certificate_and_qr(tmp_path: Path, app_for: C
         assert "This disk may leave." in text
         assert "The erasure failed: NOT erased." in text
         assert results[0].certificate_id and results[0].certificate_id in text
-        assert "saved on the stick, not sent yet" in text
+        assert "waiting on the stick (the ledger is unreachable)" in text
         assert app.screen.query("QrCode")
         await pilot.press("down")
         assert app.screen.selected == 1  # type: ignore[attr-defined]

@@ -70,6 +70,19 @@ WINDOW = {"console": "1000,700", "laptop": "2100,1250"}
 def export_pictures(out: Path) -> list[Path]:
     """docs/tui-SCREEN-SIZE-fr.png from the French snapshots (headless Chromium draws the SVG
     that pytest-textual-snapshot stored), the same size as the English pictures."""
+    snapshots = Path(__file__).parent / "__snapshots__" / "test_snapshots_fr"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for size, screens in DOCS.items():
+        for screen in screens:
+            png = out / f"tui-{screen}-{size}-fr.png"
+            snapshot_png(snapshots / f"test_screen_fr[{screen}-{size}].raw", png, size)
+            written.append(png)
+    return written
+
+
+def snapshot_png(raw: Path, png: Path, size: str) -> None:
+    """One stored snapshot (an SVG) drawn by headless Chromium into a PNG of the docs' size."""
     import shutil
     import subprocess
     import tempfile
@@ -77,24 +90,17 @@ def export_pictures(out: Path) -> list[Path]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("chromium is needed (apt-get install chromium)")
-    snapshots = Path(__file__).parent / "__snapshots__" / "test_snapshots_fr"
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
     with tempfile.TemporaryDirectory() as tmp:
-        for size, screens in DOCS.items():
-            for screen in screens:
-                svg = Path(tmp) / f"{screen}-{size}.svg"
-                svg.write_bytes((snapshots / f"test_screen_fr[{screen}-{size}].raw").read_bytes())
-                png = out / f"tui-{screen}-{size}-fr.png"
-                subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                                "--hide-scrollbars", f"--window-size={WINDOW[size]}",
-                                f"--user-data-dir={tmp}/profile", f"--screenshot={png}",
-                                svg.as_uri()], check=True, timeout=120,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                if not png.is_file():
-                    raise SystemExit(f"chromium wrote no {png}")
-                written.append(png)
-    return written
+        svg = Path(tmp) / "screen.svg"
+        svg.write_bytes(raw.read_bytes())
+        png.unlink(missing_ok=True)
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--hide-scrollbars", f"--window-size={WINDOW[size]}",
+                        f"--user-data-dir={tmp}/profile", f"--screenshot={png}",
+                        svg.as_uri()], check=True, timeout=120,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not png.is_file():
+            raise SystemExit(f"chromium wrote no {png}")
 
 
 if __name__ == "__main__":
