@@ -25,6 +25,7 @@ from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
 from appliance.i18n import _, format_size, set_language
 from appliance.journal import JournalError
 from appliance.output import emit_json, warn
+from appliance.words import percent, step_word
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -158,7 +159,7 @@ def _printer(names: dict[str, str]) -> jobs.EventSink:
             return
         who = names.get(event.job_id, event.job_id)
         if isinstance(event, jobs.StepStarted):
-            warn(f"{who}: {event.step}")
+            warn(f"{who}: {step_word(event.step)}")
         elif isinstance(event, jobs.LogLine):
             warn(f"{who}: {event.text}")
         elif isinstance(event, jobs.StepProgress):
@@ -167,9 +168,9 @@ def _printer(names: dict[str, str]) -> jobs.EventSink:
                 last[event.job_id] = now
                 if event.waiting and event.basis != "drive":
                     warn(_("{who}: {step}, waiting for the drive, {seconds:.0f} s").format(
-                        who=who, step=event.step, seconds=event.elapsed_seconds or 0))
+                        who=who, step=step_word(event.step), seconds=event.elapsed_seconds or 0))
                 else:
-                    warn(f"{who}: {event.step} {event.fraction:5.1%}")
+                    warn(f"{who}: {step_word(event.step)} {percent(event.fraction)}")
     return sink
 
 

@@ -32,7 +32,7 @@ def render(lang: str, out_dir: Path) -> Path:
         cert = certify.issue(doc, data)
         pdf = data / "certificate.pdf"
         rc = ardoise(["--lang", lang, "cert", "pdf", str(cert), "--out", str(pdf),
-                      "--ledger", "https://ledger.opeq.example"])
+                      "--ledger", "https://ledger.opeq.example", "--data", str(data)])
         if rc != 0:
             raise SystemExit(rc)
         stem = out_dir / f"certificate-{lang}"
