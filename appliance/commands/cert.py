@@ -30,6 +30,7 @@ from appliance.certificate import (
 from appliance.certify import keys_dir, public_keys, trusted_keys
 from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
 from appliance.i18n import _, format_datetime, format_size, ngettext
+from appliance.langpref import follow_config
 from appliance.output import emit_json, say, warn
 from appliance.words import (
     image_outcome,
@@ -110,6 +111,7 @@ def problem(doc: dict[str, Any], keys: list[Any], data: Path | None) -> str | No
 def _checked(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str | None]]:
     """The documents and, for each, why it is invalid (None when it verifies). Without
     --force the first invalid one ends the command (exit 1)."""
+    follow_config(args)
     docs = [_load(f) for f in args.files]
     keys = _keys(args)
     problems = [problem(doc, keys, args.data) for doc in docs]
@@ -190,6 +192,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    follow_config(args)
     keys = _keys(args)
     results = []
     for path in args.files:
