@@ -42,7 +42,7 @@ _default_locale = "en_CA"
 _cache: dict[str, _gettext.NullTranslations] = {}
 _LOAD_LOCK = threading.Lock()
 
-__all__ = ["N_", "Msg", "_", "ngettext", "set_language", "get_language", "translations",
+__all__ = ["N_", "Msg", "_", "ngettext", "npgettext", "set_language", "get_language", "translations",
            "tr", "format_size", "format_date", "format_datetime", "format_number",
            "normalise_language"]
 
@@ -115,6 +115,12 @@ def _(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(get_language()).ngettext(singular, plural, n)
+
+
+def npgettext(context: str, singular: str, plural: str, n: int) -> str:
+    """A plural word that has a singular elsewhere in the catalogue ("erased" under a
+    count reads "effacés")."""
+    return translations(get_language()).npgettext(context, singular, plural, n)
 
 
 def tr(message: Any) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from babel.numbers import format_decimal
 
-from appliance.i18n import N_, _, get_language
+from appliance.i18n import N_, _, format_number, get_language, npgettext
 
 STATUS = {"erased": N_("erased"), "unverified": N_("unverified"), "failed": N_("failed"),
           "incomplete": N_("incomplete"), "refused": N_("refused"),
@@ -54,6 +54,25 @@ def status_word(value: str | None) -> str:
 
 def status_badge(value: str | None) -> str:
     return _word(STATUS_BADGE, value, "?") if value in STATUS_BADGE else str(value).upper()
+
+
+def status_count_word(value: str, n: int) -> str:
+    """The status as the label of a count: 1 effacé, 7 effacés."""
+    words = {
+        "erased": npgettext("count", "erased", "erased", n),
+        "unverified": npgettext("count", "unverified", "unverified", n),
+        "failed": npgettext("count", "failed", "failed", n),
+        "incomplete": npgettext("count", "incomplete", "incomplete", n),
+        "refused": npgettext("count", "refused", "refused", n),
+    }
+    return words.get(value, value)
+
+
+def status_counts(counts: dict[str, int]) -> str:
+    """"effacés : 7, échec : 1" (statuses in a stable order)."""
+    return ", ".join(_("{status}: {n}").format(status=status_count_word(s, n),
+                                                n=format_number(n, 0))
+                     for s, n in sorted(counts.items()))
 
 
 def verify_result_word(value: str | None) -> str:

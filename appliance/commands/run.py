@@ -22,10 +22,10 @@ from appliance import jobs, rack, unattended
 from appliance.battery import read_state as read_battery
 from appliance.config import Config, ConfigError, load_from, locate
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
-from appliance.i18n import _, format_size, set_language
+from appliance.i18n import _, format_number, format_size, set_language, tr
 from appliance.journal import JournalError
 from appliance.output import emit_json, warn
-from appliance.words import percent, step_word
+from appliance.words import level_word, percent, step_word
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     selected = [t for t in targets if t.selected]
     for t in targets:
         line = f"{t.disk.path:14} {format_size(t.disk.size_bytes):>10} {t.disk.model} [{t.disk.serial or '-'}]"
-        warn(f"{line}  {t.method} ({t.level})" if t.selected else f"{line}  {_('excluded')}: {t.reason}")
+        warn(f"{line}  {t.method} ({level_word(t.level)})" if t.selected
+             else f"{line}  " + _("excluded: {reason}").format(reason=tr(t.reason)))
     if args.device and len(selected) < len(args.device):
         raise Refused(_("some named disks cannot be erased: nothing was touched"))
     if not selected:
@@ -167,8 +168,9 @@ def _printer(names: dict[str, str]) -> jobs.EventSink:
             if now - last.get(event.job_id, 0.0) >= 5 or event.fraction >= 1:
                 last[event.job_id] = now
                 if event.waiting and event.basis != "drive":
-                    warn(_("{who}: {step}, waiting for the drive, {seconds:.0f} s").format(
-                        who=who, step=step_word(event.step), seconds=event.elapsed_seconds or 0))
+                    warn(_("{who}: {step}, waiting for the drive, {seconds} s").format(
+                        who=who, step=step_word(event.step),
+                        seconds=format_number(event.elapsed_seconds or 0, 0)))
                 else:
                     warn(f"{who}: {step_word(event.step)} {percent(event.fraction)}")
     return sink

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from appliance import i18n
+from appliance import i18n, words
 from ledger.reports import status_label, to_csv, to_pdf
 from ledger.store import Ledger, NotFound
 
@@ -29,7 +29,11 @@ router = APIRouter(include_in_schema=False)
 env = Environment(loader=FileSystemLoader(WEB_DIR / "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 env.globals.update(_=i18n._, ngettext=i18n.ngettext, format_size=i18n.format_size,
-                   format_number=i18n.format_number, status_label=status_label, quote=quote)
+                   format_number=i18n.format_number, status_label=status_label, quote=quote,
+                   level_word=words.level_word, technique_word=words.technique_word,
+                   verify_mode_word=words.verify_mode_word,
+                   verify_result_word=words.verify_result_word,
+                   status_count_word=words.status_count_word)
 
 
 def language(request: Request) -> str:
