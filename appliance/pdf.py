@@ -351,10 +351,10 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
         "address in the QR code."), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT + "Mono", "", 6.5)
     pdf.set_text_color(0, 0, 0)
-    pdf.multi_cell(text_w, 3.3, _("Key id") + ": " + sig["key_id"], new_x="LMARGIN",
-                   new_y="NEXT")
-    pdf.multi_cell(text_w, 3.3, _("Signature") + ": " + sig["value"], new_x="LMARGIN",
-                   new_y="NEXT")
+    pdf.multi_cell(text_w, 3.3, _("Key id: {key_id}").format(key_id=sig["key_id"]),
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(text_w, 3.3, _("Signature: {value}").format(value=sig["value"]),
+                   new_x="LMARGIN", new_y="NEXT")
     pdf.multi_cell(text_w, 3.3, url, new_x="LMARGIN", new_y="NEXT")
     # a line for the technician's hand signature (NIST Appendix G)
     line_y = y + qr_size + 9

@@ -24,9 +24,9 @@ def columns() -> list[tuple[str, str, float]]:
     """(row attribute, translated heading, PDF column width in mm: 277 in all)."""
     return [
         ("host_serial", _("Host serial"), 30),
-        ("media_model", _("Disk model"), 50),
+        ("media_model", _("Disk model"), 46),
         ("media_serial", _("Disk serial"), 40),
-        ("method", _("Method"), 38),
+        ("method", _("Method"), 42),
         ("nist_level", _("NIST level"), 30),
         ("status", _("Result"), 22),
         ("verification", _("Verification"), 24),

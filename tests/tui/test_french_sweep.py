@@ -61,3 +61,22 @@ async def test_a_mounted_disk_is_left_alone_in_french(tmp_path: Path) -> None:
 def english_afterwards() -> Any:
     yield
     set_language("en")
+
+
+@pytest.mark.parametrize("lang, words", [("en", "P  Power off - next computer"),
+                                         ("fr", "P  Éteindre - ordinateur suivant")])
+async def test_results_key_bar_says_p_powers_off(tmp_path: Path, lang: str, words: str,
+                                                 fake_runner: Any) -> None:
+    from tests.tui.conftest import results_fixture
+    from tui.results import ResultsScreen
+
+    fake_runner.add(["systemctl", "poweroff"])
+    set_language(lang)
+    app = ArdoiseApp(make_survey(tmp_path), launch_jobs=False)
+    async with app.run_test(size=SIZES["console"]) as pilot:
+        app.switch_screen(ResultsScreen(results_fixture(), cancelled=False))
+        await pilot.pause()
+        assert words in screen_text(app).splitlines()[-1]
+        await pilot.press("p")
+        await app.workers.wait_for_complete()
+    assert ("systemctl", "poweroff") in fake_runner.calls
