@@ -25,7 +25,7 @@ from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
 from appliance.i18n import _, format_number, format_size, set_language, tr
 from appliance.journal import JournalError
 from appliance.output import emit_json, warn
-from appliance.words import level_word, percent, step_word
+from appliance.words import level_word, percent, status_word, step_word
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_verdicts(results: list[jobs.JobResult]) -> None:
     for r in results:
         verdict = _("PASS") if r.passed else _("FAIL")
-        warn(f"{verdict}  {r.path} {r.model} [{r.serial}]  {r.erase_status}  {r.certificate_id or '-'}")
+        warn(f"{verdict}  {r.path} {r.model} [{r.serial}]  {status_word(r.erase_status)}  {r.certificate_id or '-'}")
 
 
 def _open_rack(config: Config, data_dir: Path) -> rack.RackSession | None:
