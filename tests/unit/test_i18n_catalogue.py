@@ -100,3 +100,25 @@ def test_the_posix_locale_is_honoured_without_lang(env: dict[str, str], words: s
     assert code == 2 and words in err
     code, err = run(["--lang", "en", "wipe"], capsys)
     assert "required" in err  # --lang wins
+
+
+@pytest.mark.usefixtures("english_afterwards")
+def test_cert_and_spool_list_follow_the_configs_language(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    from appliance import certify
+    from tests.unit import certsample
+
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "ARDOISE_LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ARDOISE_CMDLINE", "quiet")
+    data = tmp_path / "data"
+    cert = certify.issue(certsample.document(), data)
+    (data / "ardoise.yaml").write_text("language: fr\n")
+    assert main(["cert", "show", str(cert), "--data", str(data)]) == 0
+    assert "Effacement\u00a0: effacé" in capsys.readouterr().out
+    assert main(["spool", "list", "--data", str(data)]) == 0
+    assert "1 en attente" in capsys.readouterr().out
+    assert main(["--lang", "en", "spool", "list", "--data", str(data)]) == 0
+    assert "1 pending" in capsys.readouterr().out  # --lang wins over the config
