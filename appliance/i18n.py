@@ -128,7 +128,10 @@ def tr(message: Any) -> str:
     if message is None:
         return ""
     if isinstance(message, Msg):
-        return message.localise(_)
+        from appliance.words import msg_params  # words imports this module
+
+        text = _(message.template)
+        return text.format(**msg_params(message.params)) if message.params else text
     return _(str(message))
 
 

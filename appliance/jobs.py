@@ -195,7 +195,8 @@ def plan_targets(disks: list[Disk], config: Config) -> list[Target]:
         if not plan.reachable or not plan.methods:
             reasons = "; ".join(tr(r) for r in plan.reasons)
             targets.append(Target(disk, plan, False, _(
-                "cannot reach {level}: {reasons}").format(level=plan.level, reasons=reasons)))
+                "cannot reach {level}: {reasons}").format(level=level_word(plan.level),
+                                                          reasons=reasons)))
             continue
         disk.plan = plan
         targets.append(Target(disk, plan, True, "", fallback))

@@ -99,6 +99,11 @@ def step_word(value: str | None) -> str:
     return _word(STEP, value)
 
 
+def msg_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A lower layer's message parameters for people: a NIST level code ("purge") in words."""
+    return {k: level_word(v) if k == "level" and v in LEVEL else v for k, v in params.items()}
+
+
 def method_word(value: str | None) -> str:
     """Method names are codes in every language (see the module's docstring)."""
     return value or "-"

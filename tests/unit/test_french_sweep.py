@@ -21,8 +21,10 @@ from appliance.commands import run as run_command
 from appliance.commands import wipe as wipe_command
 from appliance.i18n import set_language
 from appliance.words import percent
+from tests.conftest import FIXTURES
 from tests.english_words import english_words
 from tests.unit import certsample
+from tests.unit.test_json_language import PROBES
 
 IMAGES: dict[str, Any] = {
     "imaged": certsample.image(),
@@ -104,3 +106,13 @@ def test_run_lines_in_french(capsys: pytest.CaptureFixture[str]) -> None:
 def test_percent_follows_the_locale(lang: str, expected: str) -> None:
     set_language(lang)
     assert percent(0.25) == expected
+
+
+@pytest.mark.parametrize("level", ["purge", "clear"])
+@pytest.mark.parametrize("drive", sorted(PROBES))
+def test_probe_in_french(drive: str, level: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--lang", "fr", "probe", *(str(FIXTURES / a) if "/" in a else a
+                                       for a in PROBES[drive]), "--level", level]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert english_words(out) == [], out
