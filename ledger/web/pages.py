@@ -33,7 +33,8 @@ env.globals.update(_=i18n._, ngettext=i18n.ngettext, format_size=i18n.format_siz
                    level_word=words.level_word, technique_word=words.technique_word,
                    verify_mode_word=words.verify_mode_word,
                    verify_result_word=words.verify_result_word,
-                   status_count_word=words.status_count_word)
+                   status_count_word=words.status_count_word, step_word=words.step_word,
+                   percent=words.percent)
 
 
 def language(request: Request) -> str:

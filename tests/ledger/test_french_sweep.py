@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.english_words import english_words
+from tests.ledger.certs import heartbeat
 
 FR = {"Accept-Language": "fr-CA"}
 
@@ -33,12 +34,20 @@ def visible(page: str) -> str:
     return html.unescape(page)
 
 
-def test_french_pages_hold_no_english_code(client: Any, filled: Any, token: str) -> None:
+def test_french_pages_hold_no_english_code(client: Any, filled: Any, token: str,
+                                           key: Any) -> None:
     client.cookies.set("ardoise_token", token)
-    for url in ("/?q=LOT-42", "/batches/LOT-42", "/donors/Desjardins Lévis",
+    running = heartbeat(key)["jobs"][0]
+    jobs = [running, {**running, "disk_id": "ata-2", "step": "verifying", "status": "running"},
+            {**running, "disk_id": "ata-3", "step": "certified", "status": "erased"},
+            {**running, "disk_id": "ata-4", "step": "certified", "status": "failed"}]
+    assert client.post("/api/v1/heartbeats", json=heartbeat(key, jobs=jobs)).status_code < 300
+    for url in ("/?q=LOT-42", "/batches/LOT-42", "/donors/Desjardins Lévis", "/rack",
                 *(f"/certificates/{d['id']}" for d in filled[:3])):
         text = visible(client.get(url, headers=FR).text)
         assert english_words(text) == [], (url, english_words(text))
+    rack = visible(client.get("/rack", headers=FR).text)
+    assert "42,0\u00a0%" in rack and "effacement" in rack
     batch = visible(client.get("/batches/LOT-42", headers=FR).text)
     assert re.search(r"4\s+effacés", batch) and re.search(r"1\s+échec\b", batch)
     cert = visible(client.get(f"/certificates/{filled[0]['id']}", headers=FR).text)
