@@ -37,6 +37,18 @@ env.globals.update(_=i18n._, ngettext=i18n.ngettext, format_size=i18n.format_siz
                    percent=words.percent)
 
 
+def issued(value: str) -> str:
+    """An RFC 3339 time from a record, in the reader's words ("18 nov. 2026, 21 h 21 UTC")."""
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return str(value)
+    return i18n.format_datetime(when.astimezone(UTC)) + " UTC"
+
+
+env.globals["issued"] = issued
+
+
 def language(request: Request) -> str:
     wanted = request.query_params.get("lang")
     if not wanted:
