@@ -64,7 +64,8 @@ def _load_catalogue(lang: str) -> _gettext.NullTranslations:
     po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
     mo = po.with_suffix(".mo")
     try:
-        if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        # stale: the .po was edited after compiling (an install writes both within a moment)
+        if mo.exists() and (not po.exists() or mo.stat().st_mtime + 2 >= po.stat().st_mtime):
             with mo.open("rb") as fh:
                 return _gettext.GNUTranslations(fh)
         if po.exists():
