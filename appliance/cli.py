@@ -15,7 +15,7 @@ from pathlib import Path
 
 from appliance import __version__
 from appliance.errors import EXIT_USAGE, Refused, UsageError
-from appliance.i18n import _, route_argparse, set_language
+from appliance.i18n import _, posix_language, route_argparse, set_language
 from appliance.paths import default_data_dir
 
 COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site")
@@ -87,10 +87,8 @@ def _early_language(argv: list[str]) -> None:
             lang = argv[i + 1]
         elif word.startswith("--lang="):
             lang = word.split("=", 1)[1]
-    posix = next((os.environ[v] for v in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(v)),
-                 None)
     set_language(lang or os.environ.get("ARDOISE_LANG") or kernel_cmdline_value("ardoise.lang")
-                 or posix)
+                 or posix_language())
 
 
 def main(argv: list[str] | None = None) -> int:

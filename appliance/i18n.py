@@ -188,6 +188,13 @@ ARGPARSE_MESSAGES = (
 )
 
 
+def posix_language() -> str | None:
+    """The POSIX locale's language for messages: LC_ALL, else LC_MESSAGES, else LANG
+    ("C" and "POSIX" read English)."""
+    return next((os.environ[v] for v in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(v)),
+                None)
+
+
 def route_argparse() -> None:
     """argparse translates with gettext's global domain at call time (`argparse._`,
     `argparse.ngettext`): send those calls through this catalogue and language."""

@@ -122,3 +122,20 @@ def test_cert_and_spool_list_follow_the_configs_language(tmp_path: Path,
     assert "1 en attente" in capsys.readouterr().out
     assert main(["--lang", "en", "spool", "list", "--data", str(data)]) == 0
     assert "1 pending" in capsys.readouterr().out  # --lang wins over the config
+
+
+@pytest.mark.usefixtures("english_afterwards")
+def test_ledger_command_speaks_the_locale(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from ledger.cli import main as ledger_main
+
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "fr_CA.UTF-8")
+    with pytest.raises(SystemExit) as exc:
+        ledger_main(["enroll"])
+    assert exc.value.code == 2
+    assert "les arguments suivants sont obligatoires" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ledger_main(["--lang", "en", "enroll"])
+    assert "the following arguments are required" in capsys.readouterr().err
