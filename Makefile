@@ -46,7 +46,7 @@ translations: $(STAMP)/venv
 # Extract every user-facing string and merge it into the French catalog (then translate).
 po: venv
 	@mkdir -p build
-	$(BIN)/pybabel -q extract -F appliance/babel.cfg -k _ -k N_ -k Msg -k ngettext:1,2 \
+	$(BIN)/pybabel -q extract -F appliance/babel.cfg -k _ -k N_ -k Msg -k ngettext:1,2 -k npgettext:1c,2,3 \
 		--no-location --sort-output -o build/ardoise.pot erasure appliance tui ledger
 	$(BIN)/pybabel -q update --no-fuzzy-matching -i build/ardoise.pot \
 		-d appliance/locale -D ardoise -l fr

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from appliance import __version__
 from appliance.errors import EXIT_USAGE, Refused, UsageError
-from appliance.i18n import _, set_language
+from appliance.i18n import _, posix_language, route_argparse, set_language
 from appliance.paths import default_data_dir
 
 COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site",
@@ -79,13 +79,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _early_language(argv: list[str]) -> None:
+    """--lang, else ARDOISE_LANG or ardoise.lang= (the live image), else the POSIX locale
+    (LC_ALL, LC_MESSAGES, LANG: "C" reads English). argparse speaks it too."""
+    route_argparse()
     lang = None
     for i, word in enumerate(argv):
         if word == "--lang" and i + 1 < len(argv):
             lang = argv[i + 1]
         elif word.startswith("--lang="):
             lang = word.split("=", 1)[1]
-    set_language(lang or os.environ.get("ARDOISE_LANG") or kernel_cmdline_value("ardoise.lang"))
+    set_language(lang or os.environ.get("ARDOISE_LANG") or kernel_cmdline_value("ardoise.lang")
+                 or posix_language())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,13 +1,20 @@
 """The translation layer: every string a person reads goes through here.
 
 gettext catalogs (domain ``ardoise``) kept as .po sources under appliance/locale and
-compiled to .mo by ``python -m appliance.i18n compile`` (run by ``make venv`` and the image
-build). Locale-aware numbers, sizes and dates come from Babel. JSON never goes through here.
+compiled to .mo by ``python -m appliance.i18n compile`` (run by ``make venv``, the image
+build, and the wheel build: setup.py). A tree without a .mo (an editable install, a
+checkout), or with a .mo older than its .po, reads the .po itself; a language whose
+catalogue cannot be found says so once on stderr rather than speak English silently.
+argparse's own words ("usage:", "error:", "invalid choice") go through the same catalogue
+(`route_argparse`). Locale-aware numbers, sizes and dates come from Babel. JSON never goes
+through here.
 """
 
 from __future__ import annotations
 
+import argparse
 import gettext as _gettext
+import io
 import os
 import sys
 import threading
@@ -33,8 +40,9 @@ LOCALES = {"en": "en_CA", "fr": "fr_CA", "fr_CA": "fr_CA", "fr_CH": "fr_CH", "en
 _state = threading.local()
 _default_locale = "en_CA"
 _cache: dict[str, _gettext.NullTranslations] = {}
+_LOAD_LOCK = threading.Lock()
 
-__all__ = ["N_", "Msg", "_", "ngettext", "set_language", "get_language", "translations",
+__all__ = ["N_", "Msg", "_", "ngettext", "npgettext", "set_language", "get_language", "translations",
            "tr", "format_size", "format_date", "format_datetime", "format_number",
            "normalise_language"]
 
@@ -50,15 +58,41 @@ def normalise_language(value: str | None) -> str | None:
     return LOCALES.get(base)
 
 
+def _load_catalogue(lang: str) -> _gettext.NullTranslations:
+    """The compiled .mo when it is at least as new as its .po; else the .po, compiled in
+    memory (Babel); else English, with one warning on stderr."""
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    mo = po.with_suffix(".mo")
+    try:
+        # stale: the .po was edited after compiling (an install writes both within a moment)
+        if mo.exists() and (not po.exists() or mo.stat().st_mtime + 2 >= po.stat().st_mtime):
+            with mo.open("rb") as fh:
+                return _gettext.GNUTranslations(fh)
+        if po.exists():
+            from babel.messages.mofile import write_mo
+            from babel.messages.pofile import read_po
+
+            with po.open("rb") as fh:
+                catalog = read_po(fh, locale=lang)
+            buf = io.BytesIO()
+            write_mo(buf, catalog)
+            buf.seek(0)
+            return _gettext.GNUTranslations(buf)
+        problem = f"no catalogue at {mo} or {po}"
+    except (OSError, ValueError) as exc:
+        problem = f"cannot read the catalogue {mo}: {exc}"
+    print(f"ardoise: {problem}: messages stay in English (language {lang!r} asked)",
+          file=sys.stderr, flush=True)
+    return _gettext.NullTranslations()
+
+
 def translations(locale_name: str) -> _gettext.NullTranslations:
     lang = locale_name.split("_")[0]
     if lang not in _cache:
-        if lang == "en":
-            _cache[lang] = _gettext.NullTranslations()
-        else:
-            _cache[lang] = _gettext.translation(
-                DOMAIN, localedir=str(LOCALE_DIR), languages=[lang], fallback=True
-            )
+        with _LOAD_LOCK:
+            if lang not in _cache:
+                _cache[lang] = (_gettext.NullTranslations() if lang == "en"
+                                else _load_catalogue(lang))
     return _cache[lang]
 
 
@@ -84,12 +118,21 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(get_language()).ngettext(singular, plural, n)
 
 
+def npgettext(context: str, singular: str, plural: str, n: int) -> str:
+    """A plural word that has a singular elsewhere in the catalogue ("erased" under a
+    count reads "effacés")."""
+    return translations(get_language()).npgettext(context, singular, plural, n)
+
+
 def tr(message: Any) -> str:
     """Translate a Msg from the lower layers (or a plain marked string)."""
     if message is None:
         return ""
     if isinstance(message, Msg):
-        return message.localise(_)
+        from appliance.words import msg_params  # words imports this module
+
+        text = _(message.template)
+        return text.format(**msg_params(message.params)) if message.params else text
     return _(str(message))
 
 
@@ -125,6 +168,38 @@ def format_date(value: date | datetime, fmt: str = "long") -> str:
 
 def format_datetime(value: datetime, fmt: str = "medium") -> str:
     return _babel_datetime(value, format=fmt, locale=_locale())
+
+
+# argparse's own words, in our catalogue (Python 3.11-3.13 argparse.py, its _() calls that
+# a person can meet on the command line).
+ARGPARSE_MESSAGES = (
+    N_("usage: "), N_("%(prog)s: error: %(message)s\n"), N_("positional arguments"),
+    N_("options"), N_("show this help message and exit"),
+    N_("show program's version number and exit"),
+    N_("argument %(argument_name)s: %(message)s"), N_("unrecognized arguments: %s"),
+    N_("the following arguments are required: %s"), N_("one of the arguments %s is required"),
+    N_("not allowed with argument %s"), N_("ignored explicit argument %r"),
+    N_("expected one argument"), N_("expected at most one argument"),
+    N_("expected at least one argument"), N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("unexpected option string: %s"), N_("invalid %(type)s value: %(value)r"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("can't open '%(filename)s': %(error)s"),
+    N_("unknown parser %(parser_name)r (choices: %(choices)s)"),
+)
+
+
+def posix_language() -> str | None:
+    """The POSIX locale's language for messages: LC_ALL, else LC_MESSAGES, else LANG
+    ("C" and "POSIX" read English)."""
+    return next((os.environ[v] for v in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(v)),
+                None)
+
+
+def route_argparse() -> None:
+    """argparse translates with gettext's global domain at call time (`argparse._`,
+    `argparse.ngettext`): send those calls through this catalogue and language."""
+    argparse._ = _  # type: ignore[attr-defined]
+    argparse.ngettext = ngettext  # type: ignore[attr-defined]
 
 
 def gettext_for(locale_name: str) -> Callable[[str], str]:

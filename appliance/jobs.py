@@ -29,8 +29,9 @@ from typing import Any
 
 from appliance import __version__
 from appliance.config import Config
-from appliance.i18n import _, tr
+from appliance.i18n import Msg, _, tr
 from appliance.verdict import not_verified
+from appliance.words import image_word, level_word, status_word, verify_result_word
 from erasure.disk import Disk, Plan
 from erasure.methods.base import Progress
 
@@ -183,7 +184,8 @@ def plan_targets(disks: list[Disk], config: Config) -> list[Target]:
     targets: list[Target] = []
     for disk in disks:
         if not disk.eligible:
-            targets.append(Target(disk, None, False, tr(disk.excluded_reason) or _("excluded")))
+            # a Msg: shown in the reader's language at display time, English in JSON
+            targets.append(Target(disk, None, False, disk.excluded_reason or Msg("excluded")))
             continue
         _probe(disk)
         plan = make_plan(disk, config.erase.level)
@@ -201,7 +203,8 @@ def plan_targets(disks: list[Disk], config: Config) -> list[Target]:
         if not plan.reachable or not plan.methods:
             reasons = "; ".join(tr(r) for r in plan.reasons)
             targets.append(Target(disk, plan, False, _(
-                "cannot reach {level}: {reasons}").format(level=plan.level, reasons=reasons)))
+                "cannot reach {level}: {reasons}").format(level=level_word(plan.level),
+                                                          reasons=reasons)))
             continue
         disk.plan = plan
         targets.append(Target(disk, plan, True, "", fallback))
@@ -355,7 +358,7 @@ class Job:
                 self.result.erase_status = "failed"  # never overwrite less than the drive
                 return None
         self.say(_("erasing with {method} ({level})").format(
-            method=self.target.method, level=self.target.level))
+            method=self.target.method, level=level_word(self.target.level)))
         method = self.target.method if cfg.method != "auto" else "auto"
         outcome = erase_disk(self.disk, self.target.level, method, cfg.pattern, cfg.verify, ctx)
         self.result.erase_status = outcome.status
@@ -370,7 +373,8 @@ class Job:
             self.say(_("... and {n} more errors (all on the certificate)").format(
                 n=len(errors) - MAX_LOGGED_ERRORS), error=True)
         self.say(_("erase: {status}, verification: {verify}").format(
-            status=self.result.erase_status, verify=self.result.verify_result))
+            status=status_word(self.result.erase_status),
+            verify=verify_result_word(self.result.verify_result)))
         if outcome.status == "unverified":
             self.say(not_verified(), error=True)
         return outcome
@@ -423,7 +427,7 @@ class Job:
         for error in image.errors:
             self.result.errors.append(tr(error))
             self.say(tr(error), error=True)
-        self.say(_("system image: {status}").format(status=image.status),
+        self.say(_("system image: {status}").format(status=image_word(image.status)),
                  error=image.status != "imaged")
         return image.certificate_image()
 

@@ -19,18 +19,23 @@ import segno
 from fpdf import FPDF
 
 from appliance.i18n import _, format_datetime, format_number, format_rate, format_size
+from appliance.words import (
+    image_outcome,
+    image_word,
+    level_word,
+    status_badge,
+    technique_word,
+    verify_mode_word,
+    verify_result_word,
+)
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 FONT = "DejaVu"
 
-# status → (label, RGB)
-_STATUS = {
-    "erased": ("ERASED", (22, 120, 60)),
-    "unverified": ("NOT VERIFIED", (200, 110, 0)),
-    "failed": ("FAILED", (180, 30, 30)),
-    "refused": ("REFUSED", (110, 110, 110)),
-    "incomplete": ("INCOMPLETE", (200, 110, 0)),
-}
+# status → badge colour (RGB)
+_STATUS_RGB = {"erased": (22, 120, 60), "unverified": (200, 110, 0), "failed": (180, 30, 30),
+               "refused": (110, 110, 110), "incomplete": (200, 110, 0)}
+_RED, _GREY, _ORANGE = (180, 30, 30), (110, 110, 110), (200, 110, 0)
 
 
 class FontMissing(Exception):
@@ -83,29 +88,6 @@ def _product(host: dict[str, Any]) -> str | None:
     return product
 
 
-def _status_label(status: str) -> str:
-    return {"erased": _("ERASED"), "unverified": _("NOT VERIFIED"), "failed": _("FAILED"),
-            "refused": _("REFUSED"), "incomplete": _("INCOMPLETE")}.get(status, status.upper())
-
-
-def _technique(value: str | None) -> str:
-    return {"overwrite": _("overwrite"), "block erase": _("block erase"),
-            "cryptographic erase": _("cryptographic erase")}.get(value or "", _text(value))
-
-
-def _level(value: str) -> str:
-    return {"clear": _("Clear"), "purge": _("Purge"), "destroy": _("Destroy")}.get(value, value)
-
-
-def _verify_result(value: str) -> str:
-    return {"pass": _("passed"), "fail": _("failed"), "not-done": _("not done")}.get(value, value)
-
-
-def _verify_mode(value: str) -> str:
-    return {"none": _("none"), "sample": _("sampled read-back"),
-            "full": _("full read-back")}.get(value, value)
-
-
 def _media_type(value: str) -> str:
     return {"magnetic": _("magnetic (hard disk)"), "flash": _("flash (SSD, NVMe, eMMC)"),
             "unknown": _("unknown")}.get(value, value)
@@ -120,6 +102,28 @@ class CertificatePdf(FPDF):
         self.set_margins(16, 14, 16)
         self.set_auto_page_break(False)
         self.footer_text = ""
+        self.invalid: str | None = None  # why this page's certificate does not verify
+
+    def header(self) -> None:
+        if not self.invalid:
+            return
+        # a watermark under the content, and a red band above it: on every page
+        with self.local_context():
+            self.set_font(FONT, "B", 90)
+            self.set_text_color(250, 215, 215)
+            with self.rotation(55, self.w / 2, self.h / 2):
+                word = _("INVALID")
+                self.text(self.w / 2 - self.get_string_width(word) / 2, self.h / 2 + 12, word)
+        self.set_fill_color(*_RED)
+        self.rect(0, 0, self.w, 12.5, style="F")
+        self.set_text_color(255, 255, 255)
+        self.set_xy(self.l_margin, 1.2)
+        self.set_font(FONT, "B", 9.5)
+        self.cell(0, 5, _("INVALID CERTIFICATE: do not rely on this record"),
+                  new_x="LMARGIN", new_y="NEXT")
+        self.set_font(FONT, "", 7.5)
+        self.cell(0, 4.5, self.invalid[:150], new_x="LMARGIN", new_y="NEXT")
+        self.set_text_color(0, 0, 0)
 
     def footer(self) -> None:
         self.set_y(-12)
@@ -168,17 +172,48 @@ class CertificatePdf(FPDF):
                 height = max(height, line * max(label_lines, value_lines))
             self.set_xy(x0, y + height)
 
+    def badge(self, text: str, rgb: tuple[int, int, int], y: float, size: float,
+              height: float) -> float:
+        """A filled label against the right margin at `y`; returns its width."""
+        self.set_fill_color(*rgb)
+        self.set_text_color(255, 255, 255)
+        self.set_font(FONT, "B", size)
+        w = self.get_string_width(text) + 12 * size / 13
+        self.set_xy(self.w - self.r_margin - w, y)
+        self.cell(w, height, text, align="C", fill=True)
+        return w
+
     def _lines(self, text: str, width: float) -> int:
         lines: list[str] = self.multi_cell(  # type: ignore[assignment]
             width, 4.4, text, dry_run=True, output="LINES")
         return max(1, len(lines))
 
 
-def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None) -> None:
+def _image_badge(pdf: CertificatePdf, image: dict[str, Any] | None) -> None:
+    """Under the status badge: the image write's outcome, so a failed or skipped write is
+    seen next to the erase result, not only at the bottom of the page."""
+    label, reason, tone = image_outcome(image)
+    rgb = {"ok": (22, 120, 60), "grey": _GREY, "bad": _RED, "warn": _ORANGE}[tone]
+    pdf.badge(label, rgb, 26.5, 8, 5.5)
+    if reason:
+        pdf.set_font(FONT, "", 7)
+        pdf.set_text_color(*rgb)
+        width = 78
+        text = "— " + reason
+        while len(text) > 3 and pdf.get_string_width(text) > width * 2 - 4:
+            text = text[:-2]
+        pdf.set_xy(pdf.w - pdf.r_margin - width, 32.5)
+        pdf.multi_cell(width, 3.2, text, align="R")
+    pdf.set_text_color(0, 0, 0)
+
+
+def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
+          invalid: str | None = None) -> None:
     san, ver, media, host = doc["sanitization"], doc["verification"], doc["media"], doc["host"]
     pdf.footer_text = "ardoise {v} · {build} · {schema}".format(
         v=doc["appliance"]["version"], build=doc["appliance"].get("image_build") or "-",
         schema=doc["schema"])
+    pdf.invalid = invalid
     pdf.add_page()
     # title and status
     pdf.set_font(FONT, "B", 17)
@@ -189,14 +224,8 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None) -> N
     pdf.cell(0, 4.5, _("Record per NIST SP 800-88 Rev. 1, Appendix G"),
              new_x="LMARGIN", new_y="NEXT")
     status = san["status"]
-    label, rgb = _STATUS.get(status, (status.upper(), (80, 80, 80)))
-    pdf.set_fill_color(*rgb)
-    pdf.set_text_color(255, 255, 255)
-    pdf.set_font(FONT, "B", 13)
-    text = _status_label(status)
-    w = pdf.get_string_width(text) + 12
-    pdf.set_xy(pdf.w - pdf.r_margin - w, 15)
-    pdf.cell(w, 10, text, align="C", fill=True)
+    pdf.badge(status_badge(status), _STATUS_RGB.get(status, (80, 80, 80)), 15, 13, 10)
+    _image_badge(pdf, doc.get("image"))
     pdf.set_xy(pdf.l_margin, 30)
     pdf.set_text_color(0, 0, 0)
     pdf.rows([(_("Certificate"), doc["id"]), (_("Issued"), _dt(doc["issued_at"]))],
@@ -256,10 +285,10 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None) -> N
     pdf.section(_("Sanitization"))
     rate = san.get("throughput_bytes_per_s")
     pdf.rows([
-        (_("NIST level"), _level(san["level"])),
-        (_("Result"), _status_label(status)),
+        (_("NIST level"), level_word(san["level"])),
+        (_("Result"), status_badge(status)),
         (_("Method"), _text(san["method"])),
-        (_("Technique"), _technique(san["technique"])),
+        (_("Technique"), technique_word(san["technique"])),
         (_("Pattern"), _text(san["pattern"])),
         (_("Tool"), _text(san["tool"])),
         (_("Started"), _dt(san["started_at"])),
@@ -277,8 +306,8 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None) -> N
     pdf.section(_("Verification"))
     share = ver.get("sample_share")
     pdf.rows([
-        (_("Mode"), _verify_mode(ver["mode"])),
-        (_("Result"), _verify_result(ver["result"])),
+        (_("Mode"), verify_mode_word(ver["mode"])),
+        (_("Result"), verify_result_word(ver["result"])),
         (_("Share read back"), "—" if share is None or ver["mode"] == "none" else
          format_number(share * 100, 2) + "\u00a0%"),
         (_("Bytes checked"), format_size(ver["bytes_checked"]) if ver["bytes_checked"]
@@ -290,6 +319,7 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None) -> N
     if image:
         pdf.rows([
             (_("Image"), " ".join(x for x in (image["name"], image.get("version")) if x)),
+            (_("Result"), image_word(image.get("status")) if image.get("status") else "—"),
             (_("Verified"), _("yes: read-back hash matches") if image["verified"] else _("no")),
             (_("Manifest hash"), _text(image.get("manifest_hash"))),
             (_("Read-back hash"), _text(image.get("readback_hash"))),
@@ -321,10 +351,10 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None) -> N
         "address in the QR code."), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT + "Mono", "", 6.5)
     pdf.set_text_color(0, 0, 0)
-    pdf.multi_cell(text_w, 3.3, _("Key id") + ": " + sig["key_id"], new_x="LMARGIN",
-                   new_y="NEXT")
-    pdf.multi_cell(text_w, 3.3, _("Signature") + ": " + sig["value"], new_x="LMARGIN",
-                   new_y="NEXT")
+    pdf.multi_cell(text_w, 3.3, _("Key id: {key_id}").format(key_id=sig["key_id"]),
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(text_w, 3.3, _("Signature: {value}").format(value=sig["value"]),
+                   new_x="LMARGIN", new_y="NEXT")
     pdf.multi_cell(text_w, 3.3, url, new_x="LMARGIN", new_y="NEXT")
     # a line for the technician's hand signature (NIST Appendix G)
     line_y = y + qr_size + 9
@@ -342,16 +372,19 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None) -> N
 
 
 def render(documents: Sequence[dict[str, Any]], out: Path | str,
-           ledger_url: str | None = None) -> Path:
-    """One page per certificate into `out`."""
+           ledger_url: str | None = None,
+           invalid: Sequence[str | None] | None = None) -> Path:
+    """One page per certificate into `out`. `invalid[i]`, when set, says why document i
+    does not verify: its page carries the INVALID banner and watermark."""
     pdf = CertificatePdf()
     pdf.set_title(_("Certificate of media sanitization"))
     pdf.set_creator("ardoise")
     if documents:
         issued = documents[0]["issued_at"]
         pdf.set_creation_date(datetime.fromisoformat(issued.replace("Z", "+00:00")))
-    for doc in documents:
-        _page(pdf, doc, ledger_url)
+    reasons = list(invalid or [None] * len(documents))
+    for doc, why in zip(documents, reasons, strict=True):
+        _page(pdf, doc, ledger_url, why)
     out = Path(out)
     pdf.output(str(out))
     return out

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appliance.i18n import _, set_language, tr
+from appliance.i18n import _, posix_language, route_argparse, set_language, tr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -107,8 +107,12 @@ def _engine(url: str | None):  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    set_language(args.lang)
+    words = list(sys.argv[1:] if argv is None else argv)
+    early = next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "--lang"), None)
+    set_language(early or posix_language())  # argparse's own words speak it too
+    route_argparse()
+    args = parser().parse_args(words)
+    set_language(args.lang or posix_language())
     try:
         return _run(args)
     except (OSError, ValueError) as exc:

@@ -14,29 +14,29 @@ from typing import Any
 from fpdf import FPDF
 
 from appliance.i18n import _, format_datetime, format_number
+from appliance.words import level_word, status_counts, status_word, verify_result_word
 from ledger.treehead import TreeHead
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
 
 def columns() -> list[tuple[str, str, float]]:
-    """(row attribute, translated heading, PDF column width in mm)."""
+    """(row attribute, translated heading, PDF column width in mm: 277 in all)."""
     return [
-        ("host_serial", _("Host serial"), 34),
-        ("media_model", _("Disk model"), 52),
+        ("host_serial", _("Host serial"), 30),
+        ("media_model", _("Disk model"), 46),
         ("media_serial", _("Disk serial"), 40),
-        ("method", _("Method"), 40),
-        ("nist_level", _("NIST level"), 20),
-        ("status", _("Result"), 20),
+        ("method", _("Method"), 42),
+        ("nist_level", _("NIST level"), 30),
+        ("status", _("Result"), 22),
         ("verification", _("Verification"), 24),
-        ("issued_at", _("Date"), 30),
+        ("issued_at", _("Date"), 26),
         ("leaf_index", _("Log index"), 17),
     ]
 
 
 def status_label(status: str) -> str:
-    return {"erased": _("erased"), "unverified": _("not verified"), "failed": _("failed"),
-            "refused": _("refused"), "incomplete": _("incomplete")}.get(status, status)
+    return status_word(status)
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -49,6 +49,19 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def cell(attr: str, value: Any) -> str:
+    """A row's value as a person reads it (the CSV keeps the codes)."""
+    if attr == "status":
+        return status_word(value)
+    if attr == "nist_level":
+        return level_word(value)
+    if attr == "verification":
+        return verify_result_word(value)
+    if attr == "issued_at":
+        return str(value)[:16].replace("T", " ")
+    return str(value)
 
 
 def to_csv(rows: Sequence[Any]) -> bytes:
@@ -80,6 +93,24 @@ class _Report(FPDF):
         self.cell(0, 5, _("Page {n}").format(n=self.page_no()), align="R")
 
 
+def _headings(pdf: FPDF, cols: list[tuple[str, str, float]]) -> None:
+    """The header row; a heading that does not fit its column wraps (never overlaps)."""
+    pdf.set_font("DejaVu", "B", 8)
+    pdf.set_fill_color(228, 232, 238)
+    line = 3.6
+    wrapped: list[list[str]] = [pdf.multi_cell(  # type: ignore[misc]
+        w - 2, line, h, dry_run=True, output="LINES") for _a, h, w in cols]
+    lines = max(len(w) for w in wrapped)
+    height = max(7.0, lines * line + 2)
+    x, y = pdf.l_margin, pdf.get_y()
+    for _attr, heading, width in cols:
+        pdf.rect(x, y, width, height, style="DF")
+        pdf.set_xy(x + 1, y + 1)
+        pdf.multi_cell(width - 2, line, heading, align="L")
+        x += width
+    pdf.set_xy(pdf.l_margin, y + height)
+
+
 def to_pdf(rows: Sequence[Any], *, title: str, subject: str, head: TreeHead,
            ledger_url: str = "") -> bytes:
     pdf = _Report(orientation="L", unit="mm", format="A4")
@@ -99,9 +130,7 @@ def to_pdf(rows: Sequence[Any], *, title: str, subject: str, head: TreeHead,
     pdf.cell(0, 6, subject, new_x="LMARGIN", new_y="NEXT")
     pdf.cell(0, 6, _("Generated {when} from the ledger's verifiable log.").format(when=generated),
              new_x="LMARGIN", new_y="NEXT")
-    counts = Counter(r.status for r in rows)
-    summary = ", ".join(f"{status_label(s)}: {format_number(n, 0)}"
-                        for s, n in sorted(counts.items()))
+    summary = status_counts(Counter(r.status for r in rows))
     pdf.cell(0, 6, _("{n} disks").format(n=format_number(len(rows), 0))
              + (f" — {summary}" if summary else ""), new_x="LMARGIN", new_y="NEXT")
     if ledger_url:
@@ -109,20 +138,14 @@ def to_pdf(rows: Sequence[Any], *, title: str, subject: str, head: TreeHead,
                  new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     cols = columns()
-    pdf.set_font("DejaVu", "B", 8)
-    pdf.set_fill_color(228, 232, 238)
-    for _attr, heading, width in cols:
-        pdf.cell(width, 7, heading, border=1, fill=True)
-    pdf.ln()
+    _headings(pdf, cols)
     pdf.set_font("DejaVu", "", 7.5)
     for i, row in enumerate(rows):
         fill = i % 2 == 1
         pdf.set_fill_color(246, 247, 250)
         for attr, _heading, width in cols:
             value = getattr(row, attr)
-            text = status_label(value) if attr == "status" else str(value)
-            if attr == "issued_at":
-                text = text[:16].replace("T", " ")
+            text = cell(attr, value)
             while text and pdf.get_string_width(text) > width - 2:
                 text = text[:-2] + "…"
             if attr == "status" and value != "erased":

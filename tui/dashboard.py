@@ -25,6 +25,7 @@ from appliance.i18n import _, format_size, get_language, ngettext, tr
 from appliance.jobs import Target
 from appliance.preflight import OK, PROBLEM, WARNING, Preflight
 from appliance.unattended import RackStatus
+from appliance.words import verify_mode_word
 from tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def disk_table(targets: list[Target]) -> Table:
             if t.fallback:
                 plan.append("\n" + _("(purge unreachable: clear, as configured)"), style="yellow")
         else:
-            plan = Text(_("LEFT ALONE: {reason}").format(reason=t.reason), style="yellow")
+            plan = Text(_("LEFT ALONE: {reason}").format(reason=tr(t.reason)), style="yellow")
         table.add_row(d.path.removeprefix("/dev/"), format_size(d.size_bytes), d.transport, model, plan)
     return table
 
@@ -157,7 +158,7 @@ class DashboardScreen(Screen[None]):
             lines.append(_("Ledger: {url}").format(url=ledger) + self.spool_note())
         lines += [_("Image: {image}").format(image=image),
                   _("Erase: {level}, verification {verify}").format(
-                      level=level_name(cfg.erase.level), verify=cfg.erase.verify)]
+                      level=level_name(cfg.erase.level), verify=verify_mode_word(cfg.erase.verify))]
         if rack is not None:
             yield Static(rack_lines(rack, self.ardoise.now()), classes="facts", id="rack")
         yield Static("\n".join(lines), classes="facts", id="facts")

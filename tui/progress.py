@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 from appliance import jobs
 from appliance.i18n import _, format_rate, format_size
 from appliance.unattended import Heartbeat, heartbeat_document
+from appliance.words import step_word
 from tui.widgets.bar import AsciiBar
 from tui.widgets.keybar import KeyBar
 
@@ -38,12 +39,7 @@ REDRAW_SECONDS = 0.25
 
 
 def step_name(step: str) -> str:
-    return {
-        "discovered": _("starting"), "planned": _("planned"), "erasing": _("erasing"),
-        "verifying": _("checking the erasure"), "imaging": _("installing the system"),
-        "hashing": _("checking the system"), "certified": _("writing the certificate"),
-        "spooled": _("certificate saved"), "sent": _("certificate sent"),
-    }.get(step, step)
+    return step_word(step)
 
 
 def duration(seconds: float | None) -> str:

@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 from appliance import unattended as unattended_mode
 from appliance.delivery import REJECTED, SENT, WAITING, Delivery, DeliverySummary, summarize
-from appliance.i18n import _, format_size, ngettext
+from appliance.i18n import N_, _, format_size, ngettext
 from appliance.jobs import JobResult
 from appliance.verdict import not_verified
 from tui.widgets.keybar import KeyBar
@@ -112,12 +112,13 @@ class ResultsScreen(Screen[None]):
     ResultsScreen #after { height: auto; padding: 0 1; }
     ResultsScreen #delivery { height: auto; padding: 0 1; }
     """
+    # the key bar is made of these (descriptions translated when shown): P says it powers off
     BINDINGS = [
-        Binding("up", "select(-1)", "previous"),
-        Binding("down", "select(1)", "next"),
-        Binding("p", "poweroff", "power off"),
-        Binding("c", "qr", "QR code"),
-        Binding("q", "quit", "quit"),
+        Binding("up", "select(-1)", N_("previous"), show=False),
+        Binding("down", "select(1)", N_("next"), show=False),
+        Binding("p", "poweroff", N_("Power off - next computer")),
+        Binding("c", "qr", N_("QR code")),
+        Binding("q", "quit", N_("Quit")),
     ]
 
     def __init__(self, results: list[JobResult], cancelled: bool, unattended: bool = False):
@@ -168,10 +169,9 @@ class ResultsScreen(Screen[None]):
                     yield Static(_("Scan: certificate\nat the ledger"), classes="hint")
         yield Static(delivery_text(sent), id="delivery")
         yield Static(self.after_text, id="after", classes="warning")
-        keys = [("P", _("Power off - next computer"))]
-        if url and not self.wide:
-            keys.append(("C", _("QR code")))
-        yield KeyBar([*keys, ("F2", _("other language")), ("Q", _("Quit"))])
+        keys = [(b.key.upper(), _(b.description)) for b in self.BINDINGS  # type: ignore[union-attr]
+                if b.show and (b.key != "c" or (url and not self.wide))]  # type: ignore[union-attr]
+        yield KeyBar([*keys[:-1], ("F2", _("other language")), keys[-1]])
 
     @property
     def wide(self) -> bool:

@@ -3,6 +3,11 @@
 verify checks the schema and the Ed25519 signature against the trusted keys: --pubkey
 PEM, else DATA/keys/appliance.pub.pem and DATA/keys/trusted/*.pem. Exit 0 when every file
 verifies, 1 when one does not, 2 when a file cannot be read.
+
+show and pdf verify first, against the same keys: a certificate that does not verify
+(edited, unknown key, not the schema) is refused with exit 1 and one sentence. With
+--force it is printed anyway, under an INVALID banner (at the top of `show`, on every page
+of the PDF), and the exit status stays 1: an invalid record is never a success.
 """
 
 from __future__ import annotations
@@ -14,11 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from appliance import pdf
-from appliance.certificate import CertificateError, key_id, load, verify
-from appliance.certify import public_keys, trusted_keys
+from appliance.certificate import (
+    CertificateError,
+    key_id,
+    load,
+    schema_errors,
+    verify,
+    verify_signature,
+)
+from appliance.certify import keys_dir, public_keys, trusted_keys
 from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
 from appliance.i18n import _, format_datetime, format_size, ngettext
-from appliance.output import emit_json, say
+from appliance.langpref import follow_config
+from appliance.output import emit_json, say, warn
+from appliance.words import (
+    image_outcome,
+    level_word,
+    method_word,
+    status_word,
+    verify_mode_word,
+    verify_result_word,
+)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -27,12 +48,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     actions.required = True
     show = actions.add_parser("show", parents=[common], help=_("summarise a certificate"))
     show.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    _trust_options(show)
     show.set_defaults(func=run_show)
     ver = actions.add_parser("verify", parents=[common],
                              help=_("check a certificate's signature and schema"))
     ver.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    ver.add_argument("--pubkey", type=Path, action="append", default=[], metavar="PEM",
-                     help=_("trust this public key (repeatable)"))
+    _pubkey_option(ver)
     ver.add_argument("--proof", type=Path, default=None, metavar="PROOF",
                      help=_("its receipt (.tlog-proof): check, offline, that the ledger's "
                             "log holds this exact certificate"))
@@ -51,7 +72,74 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                      help=_("PDF file to write (default: next to the first certificate)"))
     out.add_argument("--ledger", default=None, metavar="URL",
                      help=_("ledger address for the QR code"))
+    _trust_options(out)
     out.set_defaults(func=run_pdf)
+
+
+def _pubkey_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pubkey", type=Path, action="append", default=[], metavar="PEM",
+                   help=_("trust this public key (repeatable)"))
+
+
+def _trust_options(p: argparse.ArgumentParser) -> None:
+    _pubkey_option(p)
+    p.add_argument("--force", action="store_true",
+                   help=_("print a certificate that does not verify, marked INVALID"))
+
+
+def _keys(args: argparse.Namespace) -> list[Any]:
+    if not args.pubkey:
+        return trusted_keys(args.data)
+    keys = public_keys(args.pubkey)
+    if len(keys) != len(args.pubkey):
+        raise UsageError(_("cannot read an Ed25519 public key from {paths}").format(
+            paths=", ".join(str(p) for p in args.pubkey)))
+    return keys
+
+
+def problem(doc: dict[str, Any], keys: list[Any], data: Path | None) -> str | None:
+    """Why this certificate cannot be trusted (a phrase for people), or None when it
+    verifies against one of `keys`."""
+    errors = schema_errors(doc)
+    if errors:
+        return _("it is not a valid ardoise.certificate/1 record ({detail})").format(
+            detail=errors[0])
+    wanted = doc["signature"]["key_id"]
+    key = next((k for k in keys if key_id(k) == wanted), None)
+    if key is None:
+        where = keys_dir(data) / "trusted" if data else "DATA/keys/trusted"
+        return _("it is signed by key {key} which this computer does not trust (give its "
+                 "public key with --pubkey PEM or copy it into {where})").format(
+            key=wanted[:16], where=where)
+    try:
+        verify_signature(doc, key)
+    except CertificateError:
+        return _("its signature does not match its content: it was changed after signing")
+    return None
+
+
+def _checked(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """The documents and, for each, why it is invalid (None when it verifies). Without
+    --force the first invalid one ends the command (exit 1)."""
+    follow_config(args)
+    docs = [_load(f) for f in args.files]
+    keys = _keys(args)
+    problems = [problem(doc, keys, args.data) for doc in docs]
+    for path, why in zip(args.files, problems, strict=True):
+        if why is None:
+            continue
+        if not args.force:
+            raise Invalid(_("{file} is not a valid certificate: {why}; not printed (add "
+                            "--force to print it marked INVALID)").format(file=path, why=why))
+        warn("ardoise: " + _("{file} is not a valid certificate: {why}; printed marked "
+                             "INVALID").format(file=path, why=why))
+    return docs, problems
+
+
+class Invalid(Exception):
+    """A certificate that does not verify: exit 1 with one sentence."""
+
+    exit_code = EXIT_FAILED
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -68,11 +156,19 @@ def _when(value: str | None) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    docs = [_load(f) for f in args.files]
+    try:
+        docs, problems = _checked(args)
+    except Invalid as exc:
+        warn(f"ardoise: {exc}")
+        return exc.exit_code
+    code = EXIT_OK if all(p is None for p in problems) else EXIT_FAILED
     if args.json:
         emit_json(docs[0] if len(docs) == 1 else {"certificates": docs})
-        return EXIT_OK
-    for doc in docs:
+        return code
+    for doc, why in zip(docs, problems, strict=True):
+        if why is not None:
+            say("*** " + _("INVALID CERTIFICATE: do not rely on this record") + " ***")
+            say("*** " + why + " ***")
         san, ver, media, host = (doc.get("sanitization", {}), doc.get("verification", {}),
                                  doc.get("media", {}), doc.get("host", {}))
         say(_("Certificate {id}").format(id=doc.get("id")))
@@ -87,30 +183,27 @@ def run_show(args: argparse.Namespace) -> int:
             model=media.get("model") or "-", serial=media.get("serial") or "-",
             size=format_size(media.get("size_bytes") or 0), transport=media.get("transport")))
         say("  " + _("Sanitization: {status} ({level}, {method})").format(
-            status=san.get("status"), level=san.get("level"), method=san.get("method") or "-"))
+            status=status_word(san.get("status")), level=level_word(san.get("level")),
+            method=method_word(san.get("method"))))
         say("  " + _("Verification: {result} ({mode}, {checked} checked)").format(
-            result=ver.get("result"), mode=ver.get("mode"),
+            result=verify_result_word(ver.get("result")), mode=verify_mode_word(ver.get("mode")),
             checked=format_size(ver.get("bytes_checked") or 0)))
         for err in san.get("errors") or []:
             say("  " + _("Error: {error}").format(error=err))
         image = doc.get("image")
+        label, reason, _tone = image_outcome(image)
         if image:
-            say("  " + _("Image: {name} {version}, verified: {verified}").format(
-                name=image.get("name"), version=image.get("version") or "",
-                verified=_("yes") if image.get("verified") else _("no")))
+            label = "{label} ({name} {version})".format(
+                label=label, name=image.get("name"), version=image.get("version") or "")
+        say("  " + (label if not reason else f"{label}: {reason}"))
         say("  " + _("Signed by key {key_id}").format(
             key_id=(doc.get("signature") or {}).get("key_id", "-")))
-    return EXIT_OK
+    return code
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    if args.pubkey:
-        keys = public_keys(args.pubkey)
-        if len(keys) != len(args.pubkey):
-            raise UsageError(_("cannot read an Ed25519 public key from {paths}").format(
-                paths=", ".join(str(p) for p in args.pubkey)))
-    else:
-        keys = trusted_keys(args.data)
+    follow_config(args)
+    keys = _keys(args)
     results: list[dict[str, Any]] = []
     for path in args.files:
         doc = _load(path)
@@ -180,11 +273,15 @@ def receipt_for(doc: dict[str, Any], args: argparse.Namespace) -> Any:
 
 
 def run_pdf(args: argparse.Namespace) -> int:
-    docs = [_load(f) for f in args.files]
+    try:
+        docs, problems = _checked(args)
+    except Invalid as exc:
+        warn(f"ardoise: {exc}")
+        return exc.exit_code
     out = args.out or args.files[0].with_suffix(".pdf")
     ledger = args.ledger or os.environ.get("ARDOISE_LEDGER")
     try:
-        pdf.render(docs, out, ledger_url=ledger)
+        pdf.render(docs, out, ledger_url=ledger, invalid=problems)
     except (KeyError, TypeError) as exc:
         raise UsageError(_("not an ardoise.certificate/1 document: {field}").format(
             field=exc)) from exc
@@ -193,4 +290,4 @@ def run_pdf(args: argparse.Namespace) -> int:
     else:
         say(ngettext("Wrote {path} ({n} page)", "Wrote {path} ({n} pages)", len(docs)).format(
             path=out, n=len(docs)))
-    return EXIT_OK
+    return EXIT_OK if all(p is None for p in problems) else EXIT_FAILED

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
-from appliance.i18n import _, format_rate, format_size, tr
+from appliance.i18n import _, format_number, format_rate, format_size, tr
 from appliance.interrupt import Stopper
 from appliance.output import emit_json, say, warn
 from erasure.discovery import NotAWholeDisk, resolve
@@ -211,10 +211,11 @@ def _report(r: writer.ImageResult, certificate: str | None) -> None:
     from appliance.imaging import writer
 
     if r.status == writer.IMAGED:
-        say(_("{path}: {name} {version} written and verified: {size} in {seconds:.1f} s "
-              "(write {write:.1f} s, read-back {readback:.1f} s)").format(
+        say(_("{path}: {name} {version} written and verified: {size} in {seconds} s "
+              "(write {write} s, read-back {readback} s)").format(
             path=r.path, name=r.name, version=r.version, size=format_size(r.bytes_written),
-            seconds=r.seconds, write=r.write_seconds, readback=r.readback_seconds))
+            seconds=format_number(r.seconds, 1), write=format_number(r.write_seconds, 1),
+            readback=format_number(r.readback_seconds, 1)))
         say(_("read-back root hash {hash}").format(hash=r.readback_root_hash))
     elif r.status == writer.REFUSED:
         warn(_("ardoise: refused {path}: nothing was written").format(path=r.path))

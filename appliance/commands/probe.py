@@ -14,6 +14,7 @@ from pathlib import Path
 from appliance.errors import EXIT_OK, UsageError
 from appliance.i18n import N_, _, format_size, tr
 from appliance.output import emit_json, say
+from appliance.words import level_word
 from erasure.discovery import NotAWholeDisk, resolve
 from erasure.disk import Disk
 from erasure.plan import LEVELS, make_plan
@@ -112,7 +113,7 @@ def show(disk: Disk) -> None:
     if disk.plan is not None:
         plan = disk.plan
         state = _("reachable") if plan.reachable else _("NOT reachable")
-        say(_("Plan for {level}: {state}").format(level=plan.level, state=state))
+        say(_("Plan for {level}: {state}").format(level=level_word(plan.level), state=state))
         for i, name in enumerate(plan.methods, 1):
             say(f"  {i}. {name}")
         for reason in plan.reasons:

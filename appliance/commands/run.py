@@ -26,11 +26,12 @@ from appliance import delivery, jobs, preflight, rack, unattended
 from appliance.battery import read_state as read_battery
 from appliance.config import Config, ConfigError, load_from, locate
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
-from appliance.i18n import _, format_size, ngettext, set_language, tr
+from appliance.i18n import _, format_number, format_size, ngettext, set_language, tr
 from appliance.interrupt import Stopper
 from appliance.journal import JournalError
 from appliance.output import emit_json, warn
 from appliance.verdict import not_verified, status_word
+from appliance.words import level_word, percent, step_word
 from erasure.hidden import find_hidden
 
 
@@ -79,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         warn(_("HIDDEN: {what}").format(what=tr(h.describe())))
     for t in targets:
         line = f"{t.disk.path:14} {format_size(t.disk.size_bytes):>10} {t.disk.model} [{t.disk.serial or '-'}]"
-        warn(f"{line}  {t.method} ({t.level})" if t.selected else f"{line}  {_('excluded')}: {t.reason}")
+        warn(f"{line}  {t.method} ({level_word(t.level)})" if t.selected
+             else f"{line}  " + _("excluded: {reason}").format(reason=tr(t.reason)))
     if args.device and len(selected) < len(args.device):
         raise Refused(_("some named disks cannot be erased: nothing was touched"))
     if not selected:
@@ -194,7 +196,7 @@ def _excluded(targets: list[jobs.Target]) -> list[dict[str, object]]:
     """The disks left alone (no job, no certificate), for the JSON document."""
     return [{"path": t.disk.path, "id": t.disk.id, "model": t.disk.model,
              "serial": t.disk.serial, "size_bytes": t.disk.size_bytes, "status": "refused",
-             "reason": t.reason, "certificate": None} for t in targets if not t.selected]
+             "reason": str(t.reason), "certificate": None} for t in targets if not t.selected]
 
 
 def _open_rack(config: Config, data_dir: Path) -> rack.RackSession | None:
@@ -217,7 +219,7 @@ def _printer(names: dict[str, str]) -> jobs.EventSink:
             return
         who = names.get(event.job_id, event.job_id)
         if isinstance(event, jobs.StepStarted):
-            warn(f"{who}: {event.step}")
+            warn(f"{who}: {step_word(event.step)}")
         elif isinstance(event, jobs.LogLine):
             warn(f"{who}: {event.text}")
         elif isinstance(event, jobs.StepProgress):
@@ -225,10 +227,11 @@ def _printer(names: dict[str, str]) -> jobs.EventSink:
             if now - last.get(event.job_id, 0.0) >= 5 or event.fraction >= 1:
                 last[event.job_id] = now
                 if event.waiting and event.basis != "drive":
-                    warn(_("{who}: {step}, waiting for the drive, {seconds:.0f} s").format(
-                        who=who, step=event.step, seconds=event.elapsed_seconds or 0))
+                    warn(_("{who}: {step}, waiting for the drive, {seconds} s").format(
+                        who=who, step=step_word(event.step),
+                        seconds=format_number(event.elapsed_seconds or 0, 0)))
                 else:
-                    warn(f"{who}: {event.step} {event.fraction:5.1%}")
+                    warn(f"{who}: {step_word(event.step)} {percent(event.fraction)}")
     return sink
 
 

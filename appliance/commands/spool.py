@@ -13,6 +13,7 @@ from typing import Any
 
 from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
 from appliance.i18n import _, ngettext
+from appliance.langpref import follow_config
 from appliance.output import emit_json, say
 from appliance.spool import Spool
 from appliance.uplink import Uplink, saved_state
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run_list(args: argparse.Namespace) -> int:
+    follow_config(args)
     spool = Spool(args.data)
     entries = spool.list()
     counts = spool.counts()

@@ -26,10 +26,11 @@ from typing import Any
 from appliance import delivery
 from appliance.commands.wipe_display import Display
 from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
-from appliance.i18n import _, format_rate, format_size, ngettext, tr
+from appliance.i18n import _, format_number, format_rate, format_size, ngettext, tr
 from appliance.interrupt import Stopper
 from appliance.output import emit_json, say, warn
 from appliance.verdict import not_verified, status_word
+from appliance.words import level_word, percent, verify_mode_word, verify_result_word
 from erasure.discovery import NotAWholeDisk, resolve
 from erasure.disk import Disk
 from erasure.erase import METHOD_NAMES, Outcome, erase_disk, methods_for
@@ -334,8 +335,8 @@ def _dry_run(args: argparse.Namespace, disks: list[Disk]) -> int:
         if not args.json:
             if order:
                 say(_("{path}: would erase with {methods} ({level}), then verify: {verify}")
-                    .format(path=d.path, methods=", ".join(order), level=args.level,
-                            verify=args.verify))
+                    .format(path=d.path, methods=", ".join(order), level=level_word(args.level),
+                            verify=verify_mode_word(args.verify)))
                 if args.verify == "none":
                     say("  " + _("without verification the disk would be NOT VERIFIED, "
                                  "not certified as erased"))
@@ -396,16 +397,17 @@ def _erase_all(args: argparse.Namespace, disks: list[Disk], pattern: str,
 def _report(o: Outcome) -> None:
     status = status_word(o.status)
     rate = o.bytes_written / o.erase.seconds if o.erase and o.erase.seconds else 0.0
-    say(_("{path}: {status} — {method}, {written} written in {seconds:.1f} s ({rate})").format(
+    say(_("{path}: {status} — {method}, {written} written in {seconds} s ({rate})").format(
         path=o.disk.path, status=status, method=o.method or "-",
-        written=format_size(o.bytes_written), seconds=o.seconds, rate=format_rate(rate)))
+        written=format_size(o.bytes_written), seconds=format_number(o.seconds, 1),
+        rate=format_rate(rate)))
     v = o.verify
     if v.result == "not-done":
         say("  " + _("verification: not done"))
     else:
-        say("  " + _("verification ({mode}): {result}, {checked} read ({share:.1f}% of the disk)")
-            .format(mode=v.mode, result=v.result, checked=format_size(v.bytes_checked),
-                    share=v.sample_share * 100))
+        say("  " + _("verification ({mode}): {result}, {checked} read ({share} of the disk)")
+            .format(mode=verify_mode_word(v.mode), result=verify_result_word(v.result),
+                    checked=format_size(v.bytes_checked), share=percent(v.sample_share)))
     if o.status == "unverified":
         say("  " + not_verified())
     for error in o.errors:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from appliance import i18n
+from appliance import i18n, words
 from ledger.reports import status_label, to_csv, to_pdf
 from ledger.store import SESSION_SECONDS, Ledger, NotFound
 from ledger.web import session
@@ -30,7 +30,24 @@ router = APIRouter(include_in_schema=False)
 env = Environment(loader=FileSystemLoader(WEB_DIR / "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 env.globals.update(_=i18n._, ngettext=i18n.ngettext, format_size=i18n.format_size,
-                   format_number=i18n.format_number, status_label=status_label, quote=quote)
+                   format_number=i18n.format_number, status_label=status_label, quote=quote,
+                   level_word=words.level_word, technique_word=words.technique_word,
+                   verify_mode_word=words.verify_mode_word,
+                   verify_result_word=words.verify_result_word,
+                   status_count_word=words.status_count_word, step_word=words.step_word,
+                   percent=words.percent)
+
+
+def issued(value: str) -> str:
+    """An RFC 3339 time from a record, in the reader's words ("18 nov. 2026, 21 h 21 UTC")."""
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return str(value)
+    return i18n.format_datetime(when.astimezone(UTC)) + " UTC"
+
+
+env.globals["issued"] = issued
 
 
 def language(request: Request) -> str:

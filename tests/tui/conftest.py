@@ -9,6 +9,7 @@ test asks for it (`launch_jobs=False` walks the screens without work).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from appliance import battery, config, inventory, jobs
 from appliance.network import Link, NetworkState
 from appliance.survey import Survey
 from erasure.disk import Disk
+from erasure.text import Msg
 from tests.conftest import FIXTURES
 from tui.app import ArdoiseApp
 
@@ -45,9 +47,24 @@ battery:
 """
 
 
+# The captured JSON holds the English text of discovery's Msg reasons; the appliance itself
+# gets the Msg from erasure.discovery (shown in the reader's language): rebuilt here.
+REASONS = [(re.compile(r"mounted: (?P<node>\S+) on (?P<mount>\S+)$"), "mounted: {node} on {mount}")]
+
+
+def reason_msg(text: str | None) -> str | None:
+    for pattern, template in REASONS:
+        if text and (m := pattern.match(text)):
+            return Msg(template, **m.groupdict())
+    return text
+
+
 def load_disks(name: str = "disks-loop-vda.json") -> list[Disk]:
     data = json.loads((TUI_FIXTURES / name).read_text())
-    return [Disk(**{k: v for k, v in d.items() if k != "plan"}) for d in data["disks"]]
+    disks = [Disk(**{k: v for k, v in d.items() if k != "plan"}) for d in data["disks"]]
+    for disk in disks:
+        disk.excluded_reason = reason_msg(disk.excluded_reason)
+    return disks
 
 
 def make_survey(tmp_path: Path, text: str = GOOD_CONFIG, power: str = "ac-only",

@@ -64,7 +64,8 @@ def sata_overwrite_outcome() -> Outcome:
 
 
 def image() -> dict[str, Any]:
-    return {"name": "debian-12-xfce", "version": "12.8-2026.11", "manifest_hash":
+    return {"name": "debian-12-xfce", "version": "12.8-2026.11", "status": "imaged",
+            "manifest_hash":
             "9f2c4b1a" * 8, "root_hash": "1b2c3d4e" * 8, "readback_hash": "1b2c3d4e" * 8,
             "verified": True, "bytes_written": 4817158144}
 

@@ -247,17 +247,17 @@ def test_cert_verify_cli(issued: Path, tmp_path: Path, capsys) -> None:
     assert main(["cert", "verify", str(tmp_path / "missing.json")]) == 2
 
 
-def test_cert_show_in_french(issued: Path, capsys) -> None:
+def test_cert_show_in_french(issued: Path, tmp_path: Path, capsys) -> None:
     try:
-        assert main(["--lang", "fr", "cert", "show", str(issued)]) == 0
+        assert main(["--lang", "fr", "cert", "show", str(issued), "--data", str(tmp_path)]) == 0
     finally:
         set_language("en")
     out = capsys.readouterr().out
     assert "X9PPT1MFQBB1" in out and "256,1" in out  # French decimal comma from Babel
 
 
-def test_cert_show_json_is_the_document(issued: Path, capsys) -> None:
-    assert main(["cert", "show", str(issued), "--json"]) == 0
+def test_cert_show_json_is_the_document(issued: Path, tmp_path: Path, capsys) -> None:
+    assert main(["cert", "show", str(issued), "--json", "--data", str(tmp_path)]) == 0
     assert json.loads(capsys.readouterr().out) == certificate.load(issued)
 
 
@@ -267,7 +267,7 @@ def test_pdf_one_page_per_certificate(tmp_path: Path, capsys) -> None:
                                                image=None), tmp_path)]
     out = tmp_path / "batch.pdf"
     assert main(["cert", "pdf", *map(str, paths), "--out", str(out), "--ledger",
-                 "https://ledger.example", "--json"]) == 0
+                 "https://ledger.example", "--json", "--data", str(tmp_path)]) == 0
     assert json.loads(capsys.readouterr().out) == {"pdf": str(out), "pages": 2}
     data = out.read_bytes()
     assert data.startswith(b"%PDF-") and data.count(b"/Type /Page\n") + data.count(

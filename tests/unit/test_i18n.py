@@ -19,7 +19,8 @@ from appliance import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("erasure", "appliance", "tui", "ledger")
-KEYWORDS = {"_": None, "N_": None, "Msg": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "Msg": None, "ngettext": (1, 2),
+            "npgettext": ((1, "c"), 2, 3)}
 METHOD_MAP = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 PO_FILE = ROOT / "appliance/locale/fr/LC_MESSAGES/ardoise.po"
 
@@ -28,11 +29,14 @@ def extracted() -> dict[str, tuple[str, str | None]]:
     """msgid -> (first place it was found, plural msgid or None), as `make po` extracts."""
     found: dict[str, tuple[str, str | None]] = {}
     for package in PACKAGES:
-        for filename, lineno, message, _comments, _ctx in extract_from_dir(
+        for filename, lineno, message, _comments, ctx in extract_from_dir(
             ROOT / package, method_map=METHOD_MAP, keywords=KEYWORDS
         ):
             singular, plural = message if isinstance(message, tuple) else (message, None)
-            if singular:
+            if singular and ctx:  # npgettext: the catalogue keys it as "context\x04msgid"
+                found.setdefault(f"{ctx}\x04{singular}", (f"{package}/{filename}:{lineno}",
+                                                          plural))
+            elif singular:
                 found.setdefault(singular, (f"{package}/{filename}:{lineno}", plural))
     return found
 
@@ -79,7 +83,8 @@ def test_every_user_facing_string_is_in_the_catalog() -> None:
     catalog = french_catalog()
     missing = []
     for msgid, (where, plural) in extracted().items():
-        entry = catalog.get(msgid)
+        ctx, _sep, plain = msgid.rpartition("\x04")
+        entry = catalog.get(plain, context=ctx or None)
         if entry is None:
             missing.append(f"  {where}: {msgid!r}")
         elif plural is not None and (not isinstance(entry.id, tuple) or entry.id[1] != plural):
@@ -139,7 +144,12 @@ def test_compiled_catalog_matches_the_sources() -> None:
     french = i18n.translations("fr_CA")
     stale = []
     for m in messages(french_catalog()):
-        if isinstance(m.id, tuple):
+        if isinstance(m.id, tuple) and m.context:
+            got = (french.npgettext(m.context, m.id[0], m.id[1], 1),
+                   french.npgettext(m.context, m.id[0], m.id[1], 2))
+            if got != tuple(m.string):
+                stale.append(m.id[0])
+        elif isinstance(m.id, tuple):
             got = (french.ngettext(m.id[0], m.id[1], 1), french.ngettext(m.id[0], m.id[1], 2))
             if got != tuple(m.string):
                 stale.append(m.id[0])

@@ -140,14 +140,16 @@ def certificates(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def test_cert_show_json(certificates: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cert_show_json(certificates: dict[str, Path], tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    data = ["--data", str(tmp_path)]
     for name in ("failed", "erased"):
-        code, out, _en, _fr = same_in_both(["cert", "show", str(certificates[name]), "--json"],
-                                           capsys)
+        code, out, _en, _fr = same_in_both(["cert", "show", str(certificates[name]), *data,
+                                            "--json"], capsys)
         assert code == 0
         assert json.loads(out) == json.loads(certificates[name].read_text())
-    text_en = run_in("en", ["cert", "show", str(certificates["failed"])], capsys)[1]
-    text_fr = run_in("fr", ["cert", "show", str(certificates["failed"])], capsys)[1]
+    text_en = run_in("en", ["cert", "show", str(certificates["failed"]), *data], capsys)[1]
+    text_fr = run_in("fr", ["cert", "show", str(certificates["failed"]), *data], capsys)[1]
     assert "Sanitization" in text_en and "Effacement" in text_fr
 
 
