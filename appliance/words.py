@@ -16,7 +16,7 @@ from babel.numbers import format_decimal
 
 from appliance.i18n import N_, _, format_number, get_language, npgettext
 
-STATUS = {"erased": N_("erased"), "unverified": N_("unverified"), "failed": N_("failed"),
+STATUS = {"erased": N_("erased"), "unverified": N_("not verified"), "failed": N_("failed"),
           "incomplete": N_("incomplete"), "refused": N_("refused"),
           "running": N_("running")}
 STATUS_BADGE = {"erased": N_("ERASED"), "unverified": N_("NOT VERIFIED"), "failed": N_("FAILED"),
@@ -60,7 +60,7 @@ def status_count_word(value: str, n: int) -> str:
     """The status as the label of a count: 1 effacé, 7 effacés."""
     words = {
         "erased": npgettext("count", "erased", "erased", n),
-        "unverified": npgettext("count", "unverified", "unverified", n),
+        "unverified": npgettext("count", "not verified", "not verified", n),
         "failed": npgettext("count", "failed", "failed", n),
         "incomplete": npgettext("count", "incomplete", "incomplete", n),
         "refused": npgettext("count", "refused", "refused", n),
