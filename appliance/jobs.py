@@ -332,7 +332,8 @@ class Job:
         ctx = EraseContext(pattern=cfg.pattern, progress=self.progress, cancel=self.run.cancel,
                            journal=lambda event, details: self.run.journal.record(
                                self.job_id, event, details or None),
-                           options={"remove_hpa": cfg.remove_hpa})
+                           options={"remove_hpa": cfg.remove_hpa,
+                                    "overwrite_passes": cfg.overwrite_passes})
         password = self.run.journal.journaled_password(self.disk.id) \
             if hasattr(self.run.journal, "journaled_password") else None
         if password:  # a drive an interruption left locked: unlock it and erase again

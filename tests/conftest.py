@@ -66,6 +66,18 @@ def _no_real_commands(request: pytest.FixtureRequest) -> Iterator[None]:
         runner.set_runner(previous)
 
 
+@pytest.fixture(autouse=True)
+def _own_nvme_sysfs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside integration/e2e tests the NVMe controller lookup never reads the machine's
+    /sys: each test gets an empty root that helpers fill (tests/unit/sysfs_tree.py)."""
+    if "real_commands" in request.fixturenames:
+        return
+    from erasure import nvme_sysfs
+
+    monkeypatch.setattr(nvme_sysfs, "SYSFS", tmp_path_factory.mktemp("sys"))
+
+
 @pytest.fixture
 def real_commands() -> Iterator[None]:
     previous = runner.set_runner(runner.subprocess_runner)

@@ -241,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
         options["block_size"] = args.block_size
     if args.queue_depth:
         options["queue_depth"] = args.queue_depth
+    if args.passes:  # a firmware overwrite (sanitize) planned by auto gets them too
+        options["overwrite_passes"] = args.passes
     recorder = Recorder(args.data)
     outcomes = _erase_all(args, disks, pattern, options, recorder)
     results = [(o, recorder.certify(o)) for o in outcomes]
