@@ -106,6 +106,13 @@ def resolve_controller(device: str, root: Path | None = None) -> Controller:
         ctrl = Path(os.path.realpath(path / "device")).name
         if _CTRL.match(ctrl) and ctrl not in found:
             found.append(ctrl)
+    m = _HEAD.match(name)
+    if not found and m:  # the subsystem links its controllers; each holds its path
+        subsys = Path(os.path.realpath(block / "device"))
+        for link in subsys.glob("nvme*"):
+            if _CTRL.match(link.name) and (
+                    link / f"nvme{m.group(1)}c{link.name[4:]}n{m.group(2)}").exists():
+                found.append(link.name)
     found.sort(key=lambda c: int(c[4:]))
     if not found:
         raise ResolveError(Msg("{path} is a multipath namespace without any path in sysfs",

@@ -60,3 +60,13 @@ def test_serials_compare_as_udev_stores_them() -> None:
     assert same_serial("S4EWNX0R123456      ", "S4EWNX0R123456")
     assert same_serial("WD Blue 123", "WD_Blue_123")
     assert not same_serial("ARDFWNVME01", "ARDFWNVME02")
+
+
+def test_head_without_block_entries_for_its_paths(tmp_path: Path) -> None:
+    # only the subsystem's controller links and the path directories under each controller
+    tree = NvmeSysfs(tmp_path)
+    subsys = tree.subsystem(0, "S1")
+    c5 = tree.controller(5, "S1", subsys=subsys)
+    tree.head(subsys, 2, [c5])
+    (tmp_path / "block" / "nvme0c5n2").unlink()
+    assert resolve_controller("/dev/nvme0n2", tmp_path).path == "/dev/nvme5"
