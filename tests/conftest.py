@@ -71,7 +71,8 @@ def _own_nvme_sysfs(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Outside integration/e2e tests the NVMe controller lookup never reads the machine's
     /sys: each test gets an empty root that helpers fill (tests/unit/sysfs_tree.py)."""
-    if "real_commands" in request.fixturenames:
+    if "real_commands" in request.fixturenames or any(
+            request.node.get_closest_marker(m) for m in ("integration", "e2e")):
         return
     from erasure import nvme_sysfs
 
