@@ -152,11 +152,6 @@ class SanitizeStatus:
         return SANACT_ACTIONS.get(self.cdw10 & 0x7)
 
     @property
-    def overwrite_passes(self) -> int:
-        passes = (self.cdw10 >> 4) & 0xF
-        return passes or 16
-
-    @property
     def in_progress(self) -> bool:
         return self.status == SANITIZE_IN_PROGRESS
 

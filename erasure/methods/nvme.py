@@ -116,7 +116,7 @@ def busy_guard(disk: Disk, ctrl: Controller, result: EraseResult,
         return False, None
     if status.in_progress and (resumable is None or status.action != resumable):
         result.details["drive_busy"] = True
-        result.details["action_ran"] = status.action
+        result.details["busy_with"] = status.action  # the sanitize running, not this method
         result.errors.append(Msg("a sanitize ({action}) is in progress on {ctrl} ({percent}%): "
                                  "nothing else is started before it ends",
                                  action=status.action or "unknown", ctrl=ctrl.path,
@@ -182,7 +182,9 @@ class NvmeFormat:
         timeout = _timeout(ctx, "format_timeout", None, disk.size_bytes / FORMAT_RATE, result)
         # Format NVM reports no progress and the drive gives no time estimate: the wait
         # reports the elapsed time until the command returns. nvme-cli gives up after its
-        # own --timeout (milliseconds; 600000 unless told), the namespace device gets it
+        # own --timeout (milliseconds; 600000 unless told), the namespace device gets it.
+        # (nvme-cli 2.2-2.4 drop --timeout and the kernel's admin_timeout applies, nvme-cli
+        # issue 1925; the live image's 2.13 passes it to the ioctl)
         argv = ["nvme", "format", disk.path, f"--ses={self.ses}", f"--lbaf={caps.lbaf_in_use}",
                 "--force", f"--timeout={int(timeout * 1000)}"]
         res = firmware.command_waiting(argv, timeout + RUNNER_MARGIN_S, result, ctx, disk,

@@ -127,7 +127,8 @@ def test_format_never_starts_over_a_running_sanitize(fake_runner) -> None:  # ty
     fake_runner.add(LOG, fixture="nvme/sanitize-log-2.13-in-progress-block.json")
     result = methods.get("nvme-format-crypto").run(sn730(), EraseContext())
     assert result.status == "failed"
-    assert result.details["drive_busy"] is True and result.details["action_ran"] == "block"
+    assert result.details["drive_busy"] is True and result.details["busy_with"] == "block"
+    assert "action_ran" not in result.details  # the format ran nothing
     assert result.errors == ["a sanitize (block) is in progress on /dev/nvme0 (25%): nothing "
                              "else is started before it ends"]
     assert fake_runner.calls == [tuple(LOG)]
@@ -294,7 +295,8 @@ def test_another_sanitize_in_progress_is_not_adopted(fake_runner) -> None:  # ty
     result = methods.get("nvme-sanitize-block").run(sn730(), EraseContext(
         options={"clock": FakeClock()}))
     assert result.status == "failed"
-    assert result.details["drive_busy"] is True and result.details["action_ran"] == "crypto"
+    assert result.details["drive_busy"] is True and result.details["busy_with"] == "crypto"
+    assert "action_ran" not in result.details
     assert "a sanitize (crypto) is in progress" in result.errors[0]
     assert fake_runner.calls == [tuple(LOG)]
 
@@ -320,3 +322,34 @@ def test_cancel_while_sanitizing(fake_runner) -> None:  # type: ignore[no-untype
     result = methods.get("nvme-sanitize-block").run(sn730(), ctx)
     assert result.status == "incomplete"
     assert result.details["drive_busy"] is True
+
+
+def test_config_overwrite_passes_reach_the_drive_through_a_job(fake_runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from appliance import config, inventory, jobs
+    from erasure.plan import make_plan, supported_methods
+
+    image = tmp_path / "nvme0n1"
+    image.write_bytes(bytes(1024 * 1024))
+    disk = overwrite_disk()
+    disk.path, disk.size_bytes, disk.eligible = str(image), 1024 * 1024, True
+    assert disk.nvme is not None  # a drive whose only firmware erase is a sanitize overwrite
+    disk.nvme.format, disk.nvme.sanicap = False, 0x4
+    disk.nvme.sanitize.crypto = disk.nvme.sanitize.block = False
+    disk.methods = supported_methods(disk)
+    ensure_namespace(nvme_sysfs.SYSFS, str(image), disk.serial)
+    fake_runner.add_callable(LOG, sequence(fx("nvme/sanitize-log-2.13-never.json"),
+                                           log(1, cdw10=0x33)))
+    fake_runner.add(["nvme", "sanitize", "/dev/nvme0", "--sanact=3", "--owpass=3", "--ovrpat=0"])
+    cfg = config.parse("organisation: OPEQ\nerase:\n  level: purge\n  overwrite_passes: 3\n",
+                       source=str(tmp_path / "ardoise.yaml"), base=tmp_path)
+    target = jobs.Target(disk, make_plan(disk, "purge"), True)
+    assert target.method == "nvme-sanitize-overwrite"
+    run = jobs.Run(cfg, tmp_path / "data", [target], lambda event: None, host=inventory.Host())
+    try:
+        [job] = run.jobs
+        outcome = job.erase()
+    finally:
+        run.release()
+    assert outcome.erase is not None and outcome.erase.details["overwrite_passes"] == 3
+    assert ("nvme", "sanitize", "/dev/nvme0", "--sanact=3", "--owpass=3",
+            "--ovrpat=0") in fake_runner.calls
