@@ -60,6 +60,9 @@ class EraseSettings:
     verify: str = "sample"
     remove_hpa: bool = False
     allow_external: bool = False
+    # passes of a firmware overwrite (NVMe/ATA sanitize overwrite): 1 unless asked, as the
+    # drives' own default is 16 passes (days on a large HDD)
+    overwrite_passes: int = 1
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,7 @@ TOP: dict[str, Check] = {
         "verify": _choice(VERIFY_MODES),
         "remove_hpa": _bool,
         "allow_external": _bool,
+        "overwrite_passes": _int_between(1, 16),
     }),
     "image": _section(ImageSettings, {
         "manifest": _source,

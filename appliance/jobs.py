@@ -347,7 +347,8 @@ class Job:
         ctx = EraseContext(pattern=cfg.pattern, progress=self.progress, cancel=self.run.cancel,
                            journal=lambda event, details: self.run.journal.record(
                                self.job_id, event, details or None),
-                           options={"remove_hpa": cfg.remove_hpa})
+                           options={"remove_hpa": cfg.remove_hpa,
+                                    "overwrite_passes": cfg.overwrite_passes})
         if hasattr(self.run.journal, "erase_options"):  # journaled password, persistence
             ctx.options.update(self.run.journal.erase_options(self.disk))
         self.enter("erasing", method=self.target.method, level=self.target.level,

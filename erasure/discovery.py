@@ -247,6 +247,8 @@ def discover(include_all: bool = False, state: SystemState | None = None) -> lis
                 continue
         if int(_read(SYS_BLOCK / name / "size", "0")) == 0 and not name.startswith("sr"):
             continue
+        if _read(SYS_BLOCK / name / "hidden") == "1":  # an NVMe multipath path (nvmeXcYnZ)
+            continue
         disk = _describe(dev, name)
         live, busy = _usage(name, state, loops)
         disk.boot_medium = live

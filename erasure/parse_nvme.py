@@ -8,13 +8,19 @@ Bits decoded (NVM Express Base Specification 2.0):
 - FLBAS bits 3:0 (and 6:5 for more than 16 formats): LBA format in use.
 - Sanitize status log SSTAT bits 2:0: 0 never sanitized, 1 completed, 2 in progress,
   3 failed, 4 completed without deallocation; SPROG: progress out of 65536.
+- Sanitize status log SCDW10 (nvme-cli "cdw10_info"): Command Dword 10 of the Sanitize
+  command that started the last operation, bits 2:0 SANACT (2 block, 3 overwrite, 4
+  crypto), 7:4 OWPASS (0 means 16 passes). ETO/ETBE/ETCE (nvme-cli "time_over_write",
+  "time_block_erase", "time_crypto_erase"): the drive's estimate in seconds, ETO for 16
+  overwrite passes; 0xFFFFFFFF: no estimate (libnvme types.h, struct
+  nvme_sanitize_log_page).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FNA_FORMAT_ALL_NAMESPACES = 0x1
@@ -26,6 +32,9 @@ SANITIZE_COMPLETED = 1
 SANITIZE_IN_PROGRESS = 2
 SANITIZE_FAILED = 3
 SANITIZE_COMPLETED_NO_DEALLOC = 4
+
+SANACT_ACTIONS = {2: "block", 3: "overwrite", 4: "crypto"}
+NO_ESTIMATE = 0xFFFFFFFF
 
 
 def _json(text: str) -> dict[str, Any]:
@@ -134,6 +143,13 @@ class SanitizeStatus:
     progress: int  # SPROG, 0..65535 (65535 when not in progress)
     global_erased: bool
     text: str = ""
+    cdw10: int = 0  # SCDW10 of the command that started the last sanitize
+    estimates: dict[str, int | None] = field(default_factory=dict)  # action -> seconds
+
+    @property
+    def action(self) -> str | None:
+        """What the last sanitize was (SANACT in SCDW10): block | overwrite | crypto."""
+        return SANACT_ACTIONS.get(self.cdw10 & 0x7)
 
     @property
     def in_progress(self) -> bool:
@@ -165,5 +181,11 @@ def parse_sanitize_log(text: str) -> SanitizeStatus:
     else:
         raw = _int(sstat)
         status, erased, status_text = raw & 0x7, bool(raw & 0x100), ""
+    estimates: dict[str, int | None] = {}
+    for action, key in (("overwrite", "time_over_write"), ("block", "time_block_erase"),
+                        ("crypto", "time_crypto_erase")):
+        value = _int(body.get(key), NO_ESTIMATE) if key in body else NO_ESTIMATE
+        estimates[action] = None if value == NO_ESTIMATE else value
     return SanitizeStatus(status=status, progress=_int(body.get("sprog")),
-                          global_erased=erased, text=status_text)
+                          global_erased=erased, text=status_text,
+                          cdw10=_int(body.get("cdw10_info")), estimates=estimates)

@@ -17,8 +17,9 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from erasure import runner
+from erasure import nvme_sysfs, runner
 from erasure.disk import AtaSecurity, Disk, Hpa, NvmeCaps, SanitizeSupport
 from erasure.parse_ata import parse_hdparm_identify, parse_hdparm_native_max
 from erasure.parse_mmc import MmcInfo, parse_extcsd
@@ -50,6 +51,10 @@ class ProbeOutputs:
     mmc_type: str | None = None
     sedutil_scan: str | None = None
     sedutil_query: str | None = None
+    # the NVMe controller found through sysfs (nvme_sysfs.Controller fields) and the
+    # disk's serial as udev gave it, before any command: id-ctrl's must match both
+    nvme_controller: dict[str, Any] | None = None
+    disk_serial: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -71,14 +76,23 @@ def _run(argv: list[str], outputs: ProbeOutputs, timeout: float = TIMEOUT) -> st
     return res.stdout if res.stdout.strip() else None
 
 
-def nvme_controller(path: str) -> str:
-    m = re.match(r"^(/dev/nvme\d+)n\d+$", path)
-    return m.group(1) if m else path
+def _nvme_controller(disk: Disk, out: ProbeOutputs, sysfs: Path | None) -> str | None:
+    """/dev/nvmeN for the namespace, from sysfs (not from the name: see nvme_sysfs)."""
+    try:
+        ctrl = nvme_sysfs.resolve_controller(disk.path, sysfs)
+    except nvme_sysfs.ResolveError as exc:
+        out.notes.append(exc.args[0])
+        return None
+    out.nvme_controller = {"path": ctrl.path, "serial": ctrl.serial, "state": ctrl.state,
+                           "via": ctrl.via}
+    return ctrl.path
 
 
-def collect(disk: Disk) -> ProbeOutputs:
-    """Run the identification commands that fit the disk's transport."""
-    out = ProbeOutputs()
+def collect(disk: Disk, sysfs: Path | None = None) -> ProbeOutputs:
+    """Run the identification commands that fit the disk's transport (`sysfs`: the root
+    the NVMe controller is looked up in, /sys by default)."""
+    out = ProbeOutputs(disk_serial=disk.serial)
+    ctrl: str | None = None
     path, transport = disk.path, disk.transport
     if transport in ("loop", "virtio"):
         return out
@@ -90,9 +104,10 @@ def collect(disk: Disk) -> ProbeOutputs:
         out.sg_opcodes = _run(["sg_opcodes", path], out)
         out.sg_readcap = _run(["sg_readcap", "--long", path], out)
     if transport == "nvme":
-        ctrl = nvme_controller(path)
-        out.nvme_id_ctrl = _run(["nvme", "id-ctrl", ctrl, "-o", "json"], out)
+        ctrl = _nvme_controller(disk, out, sysfs)
         out.nvme_id_ns = _run(["nvme", "id-ns", path, "-o", "json"], out)
+    if ctrl is not None:
+        out.nvme_id_ctrl = _run(["nvme", "id-ctrl", ctrl, "-o", "json"], out)
         out.nvme_list_ns = _run(["nvme", "list-ns", ctrl, "-o", "json"], out)
         try:
             sanicap = parse_id_ctrl(out.nvme_id_ctrl).sanicap if out.nvme_id_ctrl else 0
@@ -108,7 +123,7 @@ def collect(disk: Disk) -> ProbeOutputs:
         out.mmc_extcsd = _run(["mmc", "extcsd", "read", path], out)
     if transport in ("sata", "nvme", "sas", "scsi"):
         out.sedutil_scan = _run(["sedutil-cli", "--scan"], out)
-        scan = parse_scan(out.sedutil_scan or "", nvme_controller(path))
+        scan = parse_scan(out.sedutil_scan or "", ctrl) if ctrl else None
         if scan is None:
             scan = parse_scan(out.sedutil_scan or "", path)
         if scan is not None and scan.supported:
@@ -207,6 +222,8 @@ def _apply_nvme(disk: Disk, outputs: ProbeOutputs, notes: list[str]) -> None:
             ns_count = max(1, len(parse_list_ns(outputs.nvme_list_ns)))
         except ValueError:
             pass
+    if not _nvme_identity(disk, outputs, ctrl.serial, notes):
+        return
     disk.model = disk.model or ctrl.model
     disk.serial = disk.serial or ctrl.serial
     disk.firmware = disk.firmware or ctrl.firmware
@@ -228,6 +245,23 @@ def _apply_nvme(disk: Disk, outputs: ProbeOutputs, notes: list[str]) -> None:
             pass
     if ctrl.format_all_namespaces:
         notes.append(Msg("Format NVM applies to all namespaces of this controller (FNA)"))
+
+
+def _nvme_identity(disk: Disk, outputs: ProbeOutputs, id_serial: str, notes: list[str]) -> bool:
+    """Record the controller; False (its capabilities are not believed, so no NVMe
+    method is offered) when id-ctrl's serial is not the disk's (udev) or sysfs's."""
+    if outputs.nvme_controller is None:
+        return True
+    record = dict(outputs.nvme_controller, id_ctrl_serial=id_serial)
+    disk.extra["nvme_controller"] = record
+    for expected in (outputs.disk_serial, record.get("serial") or ""):
+        if expected and id_serial and not nvme_sysfs.same_serial(expected, id_serial):
+            record["identity_mismatch"] = True
+            notes.append(Msg("the NVMe controller {ctrl} reports serial {found}, not {expected}: "
+                             "it may be another drive, its firmware erase is refused",
+                             ctrl=record["path"], found=id_serial, expected=expected))
+            return False
+    return True
 
 
 def _apply_scsi(disk: Disk, outputs: ProbeOutputs) -> None:
@@ -261,7 +295,8 @@ def _apply_mmc(disk: Disk, outputs: ProbeOutputs, notes: list[str]) -> None:
 def _apply_opal(disk: Disk, outputs: ProbeOutputs) -> None:
     if not outputs.sedutil_scan:
         return
-    info = parse_scan(outputs.sedutil_scan, nvme_controller(disk.path)) or parse_scan(
+    ctrl = (outputs.nvme_controller or {}).get("path")
+    info = (parse_scan(outputs.sedutil_scan, ctrl) if ctrl else None) or parse_scan(
         outputs.sedutil_scan, disk.path)
     if info is None:
         return
@@ -325,9 +360,9 @@ def rescan_size(disk: Disk) -> int | None:
         return None
 
 
-def probe_device(disk: Disk) -> Disk:
+def probe_device(disk: Disk, sysfs: Path | None = None) -> Disk:
     """Probe a live drive (commands through erasure.runner) and fill `disk`."""
-    return apply(disk, collect(disk))
+    return apply(disk, collect(disk, sysfs))
 
 
 def _guess_transport(outputs: ProbeOutputs) -> str:
@@ -368,4 +403,5 @@ def disk_from_outputs(outputs: ProbeOutputs, path: str | None = None,
     return disk
 
 
-OUTPUT_FIELDS = tuple(f.name for f in fields(ProbeOutputs) if f.name != "notes")
+OUTPUT_FIELDS = tuple(f.name for f in fields(ProbeOutputs)
+                      if f.name not in ("notes", "nvme_controller", "disk_serial"))

@@ -73,6 +73,19 @@ def _ledger_log_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARDOISE_LEDGER_LOG_KEY", str(tmp_path / "ledger-log-key.pem"))
 
 
+@pytest.fixture(autouse=True)
+def _own_nvme_sysfs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside integration/e2e tests the NVMe controller lookup never reads the machine's
+    /sys: each test gets an empty root that helpers fill (tests/unit/sysfs_tree.py)."""
+    if "real_commands" in request.fixturenames or any(
+            request.node.get_closest_marker(m) for m in ("integration", "e2e")):
+        return
+    from erasure import nvme_sysfs
+
+    monkeypatch.setattr(nvme_sysfs, "SYSFS", tmp_path_factory.mktemp("sys"))
+
+
 @pytest.fixture
 def real_commands() -> Iterator[None]:
     previous = runner.set_runner(runner.subprocess_runner)

@@ -259,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
         options["block_size"] = args.block_size
     if args.queue_depth:
         options["queue_depth"] = args.queue_depth
+    if args.passes:  # a firmware overwrite (sanitize) planned by auto gets them too
+        options["overwrite_passes"] = args.passes
     # from here on the disks are worked on: SIGINT/SIGTERM stop the work, the disks are
     # certified INCOMPLETE at once, and the exit status is 130/143
     with Stopper(message=_("ardoise: interrupted: stopping; the disks are NOT erased, and "

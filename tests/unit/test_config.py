@@ -63,6 +63,11 @@ def test_empty_file_means_defaults() -> None:
     assert cfg.erase.level == "clear" and cfg.erase.verify == "sample"
     assert not cfg.unattended.enabled  # never unattended unless the config says so
     assert not cfg.erase.fallback_to_clear  # never a silent downgrade
+    assert cfg.erase.overwrite_passes == 1  # not the drives' own default of 16
+
+
+def test_overwrite_passes() -> None:
+    assert parse("erase:\n  overwrite_passes: 3\n", source="x.yaml").erase.overwrite_passes == 3
 
 
 @pytest.mark.parametrize(("text", "line", "key", "reason"), [
@@ -77,6 +82,8 @@ def test_empty_file_means_defaults() -> None:
     ("unattended:\n  countdown_seconds: soon\n", 2, "unattended.countdown_seconds",
      "whole number"),
     ("unattended:\n  after: explode\n", 2, "unattended.after", "poweroff, reboot, stay"),
+    ("erase:\n  overwrite_passes: 17\n", 2, "erase.overwrite_passes", "between 1 and 16"),
+    ("erase:\n  overwrite_passes: 0\n", 2, "erase.overwrite_passes", "between 1 and 16"),
     ("battery: 5\n", 1, "battery", "expected a mapping"),
     ("battery:\n  min_percent: 150\n", 2, "battery.min_percent", "between 0 and 100"),
     ("ledger:\n  url: ftp://x\n", 2, "ledger.url", "http"),

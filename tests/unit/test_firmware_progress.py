@@ -40,7 +40,7 @@ from tests.unit.test_methods_ata import (
 from tests.unit.test_methods_nvme import log, qemu_nvme, sn730
 from tests.unit.test_methods_readback import FORMAT_OUT, SIZE, nvme_on
 
-FORMAT = ["nvme", "format", "/dev/nvme0n1", "--ses=1", "--lbaf=0", "--force"]
+FORMAT = ["nvme", "format", "/dev/nvme0n1", "--ses=1", "--lbaf=0", "--force", "--timeout=600000"]
 PATIENCE = 30.0  # seconds a runner answer waits for the reporter thread (never reached)
 
 
@@ -183,8 +183,8 @@ def test_job_relays_the_drive_wait_then_the_read_back(fake_runner, tmp_path: Pat
             fh.write(bytes(SIZE))
         return runner.Result(tuple(argv), 0, FORMAT_OUT, "", 0.0)
 
-    fake_runner.add_callable(["nvme", "format", str(image), "--ses=1", "--lbaf=0", "--force"],
-                             format_answer)
+    fake_runner.add_callable(["nvme", "format", str(image), "--ses=1", "--lbaf=0", "--force",
+                              "--timeout=600000"], format_answer)
     cfg = config.parse(CONFIG, source=str(tmp_path / "ardoise.yaml"), base=tmp_path)
     target = jobs.Target(disk, make_plan(disk, "purge"), True)
     assert target.method == "nvme-format-user"

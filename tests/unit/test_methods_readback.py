@@ -11,11 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from erasure import runner
+from erasure import nvme_sysfs, runner
 from erasure.disk import Disk
 from erasure.erase import erase_disk
 from erasure.probe import ProbeOutputs, disk_from_outputs
 from tests.conftest import FIXTURES
+from tests.unit.sysfs_tree import ensure_namespace
 
 SIZE = 4 * 1024 * 1024
 FORMAT_OUT = (FIXTURES / "nvme/qemu-7.2-format-ses1.txt").read_text()
@@ -33,6 +34,7 @@ def nvme_on(image: Path, id_ctrl: str = "nvme/qemu-7.2-id-ctrl.json") -> Disk:
     disk.size_bytes = SIZE
     disk.eligible = True
     disk.excluded_reason = None
+    ensure_namespace(nvme_sysfs.SYSFS, str(image), disk.serial)  # controller nvme0
     return disk
 
 
@@ -48,7 +50,8 @@ def drive(image: Path, effect: bytes | None) -> Any:
 def test_format_user_erase_verified_by_readback(fake_runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     image = tmp_path / "nvme.img"
     disk = nvme_on(image)
-    fake_runner.add_callable(["nvme", "format", str(image), "--ses=1", "--lbaf=0", "--force"],
+    fake_runner.add_callable(["nvme", "format", str(image), "--ses=1", "--lbaf=0", "--force",
+                              "--timeout=600000"],
                              drive(image, bytes(SIZE)))
     out = erase_disk(disk, level="purge", method="auto", verify_mode="sample")
     assert out.status == "erased", out.errors
@@ -59,7 +62,8 @@ def test_format_user_erase_verified_by_readback(fake_runner, tmp_path: Path) -> 
 def test_format_that_lies_fails_verification(fake_runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     image = tmp_path / "nvme.img"
     disk = nvme_on(image)
-    fake_runner.add_callable(["nvme", "format", str(image), "--ses=1", "--lbaf=0", "--force"],
+    fake_runner.add_callable(["nvme", "format", str(image), "--ses=1", "--lbaf=0", "--force",
+                              "--timeout=600000"],
                              drive(image, None))
     out = erase_disk(disk, level="purge", method="auto", verify_mode="sample")
     assert out.status == "failed"
@@ -69,7 +73,10 @@ def test_format_that_lies_fails_verification(fake_runner, tmp_path: Path) -> Non
 def test_crypto_format_readback_compares_before_and_after(fake_runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     image = tmp_path / "nvme.img"
     disk = nvme_on(image, "nvme/wdc-sn730-id-ctrl.json")
-    fake_runner.add_callable(["nvme", "format", str(image), "--ses=2", "--lbaf=0", "--force"],
+    fake_runner.add(["nvme", "sanitize-log", "/dev/nvme0", "-o", "json"],
+                    fixture="nvme/sanitize-log-2.13-never.json")
+    fake_runner.add_callable(["nvme", "format", str(image), "--ses=2", "--lbaf=0", "--force",
+                              "--timeout=600000"],
                              drive(image, os.urandom(SIZE)))
     out = erase_disk(disk, level="purge", method="nvme-format-crypto", verify_mode="sample")
     assert out.status == "erased", out.errors
@@ -80,7 +87,10 @@ def test_crypto_format_readback_compares_before_and_after(fake_runner, tmp_path:
 def test_crypto_format_that_lies_fails(fake_runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     image = tmp_path / "nvme.img"
     disk = nvme_on(image, "nvme/wdc-sn730-id-ctrl.json")
-    fake_runner.add_callable(["nvme", "format", str(image), "--ses=2", "--lbaf=0", "--force"],
+    fake_runner.add(["nvme", "sanitize-log", "/dev/nvme0", "-o", "json"],
+                    fixture="nvme/sanitize-log-2.13-never.json")
+    fake_runner.add_callable(["nvme", "format", str(image), "--ses=2", "--lbaf=0", "--force",
+                              "--timeout=600000"],
                              drive(image, None))
     out = erase_disk(disk, level="purge", method="nvme-format-crypto", verify_mode="sample")
     assert out.status == "failed" and out.verify.result == "fail"

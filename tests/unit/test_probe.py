@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from erasure import nvme_sysfs
 from erasure.disk import AtaSecurity, Disk, SanitizeSupport
 from erasure.parse_ata import parse_hdparm_identify, parse_hdparm_native_max
 from erasure.parse_mmc import parse_extcsd
@@ -15,6 +16,7 @@ from erasure.parse_scsi import parse_sg_inq, parse_sg_opcodes, parse_sg_readcap
 from erasure.parse_smartctl import parse_smartctl
 from erasure.probe import ProbeOutputs, disk_from_outputs, probe_device
 from tests.conftest import FIXTURES
+from tests.unit.sysfs_tree import NvmeSysfs, ensure_namespace
 
 
 def fx(name: str) -> str:
@@ -199,6 +201,7 @@ def test_probe_device_runs_commands_through_the_runner(fake_runner) -> None:  # 
     fake_runner.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"],
                     fixture="nvme/qemu-7.2-list-ns.json")
     fake_runner.add(["sedutil-cli", "--scan"], fixture="sedutil/scan-no-opal-archwiki.txt")
+    ensure_namespace(nvme_sysfs.SYSFS, "/dev/nvme0n1", "ARDOISENVME01")
     disk = probe_device(_disk("/dev/nvme0n1", "nvme"))
     assert disk.model == "QEMU NVMe Ctrl" and disk.nvme is not None and disk.nvme.format
     assert disk.methods[0] == "nvme-format-user"
@@ -258,6 +261,53 @@ def test_probe_reports_a_sanitize_in_progress(fake_runner) -> None:  # type: ign
         {"nvme0": {"sprog": 16384, "sstat": {"global_erased": 0, "no_cmplted_passes": 0,
                                              "status": "(2) Sanitize in Progress."}}}))
     fake_runner.add(["sedutil-cli", "--scan"], returncode=127, stderr="not found")
+    ensure_namespace(nvme_sysfs.SYSFS, "/dev/nvme0n1", "1951B3444502")
     disk = probe_device(_disk("/dev/nvme0n1", "nvme"))
     assert disk.extra["nvme_sanitize_status"] == {"status": 2, "progress": 16384}
     assert any("sanitize is in progress (25%)" in n for n in disk.extra["probe_notes"])
+
+
+def _qemu_nvme_commands(fake_runner, ctrl: str, ns: str = "/dev/nvme0n1") -> None:  # type: ignore[no-untyped-def]
+    fake_runner.add(["smartctl", "-j", "-x", ns], fixture="smartctl/qemu-7.2-nvme.json")
+    fake_runner.add(["nvme", "id-ctrl", ctrl, "-o", "json"], fixture="nvme/qemu-7.2-id-ctrl.json")
+    fake_runner.add(["nvme", "id-ns", ns, "-o", "json"], fixture="nvme/qemu-7.2-id-ns.json")
+    fake_runner.add(["nvme", "list-ns", ctrl, "-o", "json"], fixture="nvme/qemu-7.2-list-ns.json")
+    fake_runner.add(["sedutil-cli", "--scan"], fixture="sedutil/scan-no-opal-archwiki.txt")
+
+
+def test_probe_asks_the_controller_sysfs_names_not_the_guessed_one(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    # multipath head nvme0n1 of subsystem 0 whose only live controller is nvme3
+    tree = NvmeSysfs(nvme_sysfs.SYSFS)
+    subsys = tree.subsystem(0, "ARDOISENVME01")
+    tree.head(subsys, 1, [tree.controller(3, "ARDOISENVME01", subsys=subsys)])
+    _qemu_nvme_commands(fake_runner, "/dev/nvme3")
+    disk = _disk("/dev/nvme0n1", "nvme")
+    disk.serial = "ARDOISENVME01"  # as udev gave it
+    disk = probe_device(disk)
+    assert all("/dev/nvme0" not in call for call in fake_runner.calls)
+    assert disk.extra["nvme_controller"] == {
+        "path": "/dev/nvme3", "serial": "ARDOISENVME01", "state": "live", "via": "multipath",
+        "id_ctrl_serial": "ARDOISENVME01"}
+    assert disk.methods[0] == "nvme-format-user"
+
+
+def test_probe_refuses_a_controller_whose_serial_is_not_the_disks(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    ensure_namespace(nvme_sysfs.SYSFS, "/dev/nvme0n1", "ARDFWNVME02")
+    _qemu_nvme_commands(fake_runner, "/dev/nvme0")
+    disk = _disk("/dev/nvme0n1", "nvme")
+    disk.serial = "ARDFWNVME02"  # udev's; id-ctrl answers ARDOISENVME01
+    disk = probe_device(disk)
+    assert disk.nvme is None and "nvme-format-user" not in disk.methods
+    assert disk.extra["nvme_controller"]["identity_mismatch"] is True
+    assert ("the NVMe controller /dev/nvme0 reports serial ARDOISENVME01, not ARDFWNVME02: it "
+            "may be another drive, its firmware erase is refused") in disk.extra["probe_notes"]
+
+
+def test_probe_without_the_namespace_in_sysfs_runs_no_admin_command(fake_runner) -> None:  # type: ignore[no-untyped-def]
+    fake_runner.add(["smartctl", "-j", "-x", "/dev/nvme0n1"], fixture="smartctl/qemu-7.2-nvme.json")
+    fake_runner.add(["nvme", "id-ns", "/dev/nvme0n1", "-o", "json"],
+                    fixture="nvme/qemu-7.2-id-ns.json")
+    fake_runner.add(["sedutil-cli", "--scan"], fixture="sedutil/scan-no-opal-archwiki.txt")
+    disk = probe_device(_disk("/dev/nvme0n1", "nvme"))
+    assert disk.nvme is None and disk.methods == ["overwrite"]
+    assert any("is not in sysfs" in n for n in disk.extra["probe_notes"])
