@@ -18,7 +18,7 @@ from appliance.errors import EXIT_USAGE, Refused, UsageError
 from appliance.i18n import _, set_language
 from appliance.paths import default_data_dir
 
-COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site")
+COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site", "audit")
 
 
 class Parser(argparse.ArgumentParser):
