@@ -189,9 +189,11 @@ def _summary(record: dict[str, Any], plan: Any, path: Path) -> None:
                 searched=format_size(cov["searched_bytes"])))
     for note in plan.notes:
         say("  " + tr(note))
+    kinds = {"signature": _("signature"), "image-mismatch": _("differs from the image"),
+             "pattern-mismatch": _("not the erase pattern"), "read-error": _("unreadable")}
     for f in record["findings"][:20]:
-        say("  " + _("{kind} at offset {offset}: {what} {detail}").format(
-            kind=f["kind"], offset=f["offset"], what=f["what"], detail=f["detail"]))
+        say("  " + _("offset {offset}: {kind} ({what})").format(
+            kind=kinds.get(f["kind"], f["kind"]), offset=f["offset"], what=f["what"]))
     more = record["findings_total"] - min(20, len(record["findings"]))
     if more > 0:
         say("  " + _("and {count} more").format(count=more))
