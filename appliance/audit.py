@@ -271,6 +271,22 @@ def validate(document: dict[str, Any]) -> None:
             for e in errors[:5]))
 
 
+VALIDATIONS = "/api/v1/validations"
+
+
+def deliver(data_dir: Path | str, ledger_url: str, ca: str | Path | None = None) -> Any:
+    """Send the pending validation records to the ledger once (appliance.uplink's rules:
+    201/200 moved to sent/, 409 and other 4xx kept with the ledger's reason, the rest
+    retried on the next call). Returns the uplink's FlushReport."""
+    from appliance.uplink import CERTIFICATES, Uplink
+
+    class _Validations(Uplink):
+        def _post(self, path: str, body: bytes) -> Any:
+            return super()._post(VALIDATIONS if path == CERTIFICATES else path, body)
+
+    return _Validations(spool(data_dir), ledger_url, ca=ca, check_link=False).flush_once()
+
+
 def spool(data_dir: Path | str) -> Spool:
     return Spool(data_dir, directory=Path(data_dir) / "validations")
 

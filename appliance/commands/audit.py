@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help=_("the person validating (not the one who erased)"))
     p.add_argument("--trust", type=Path, action="append", default=[], metavar="PUBKEY.pem",
                    help=_("publisher key for the manifest (default: DATA/keys/trusted/*.pem)"))
+    p.add_argument("--ledger", default=None, metavar="URL",
+                   help=_("send the validation record to this ledger (default: $ARDOISE_LEDGER)"))
     p.set_defaults(func=run)
 
 
@@ -169,11 +171,41 @@ def run(args: argparse.Namespace) -> int:
             path=disk.path, error=exc.strerror or exc)) from None
     record = audit.build_record(plan, result, operator=args.operator)
     signed, path = audit.issue(record, data)
+    delivery = _deliver(args, data)
     if args.json:
-        emit_json({**signed, "path": str(path)})
+        emit_json({**signed, "path": str(path), "delivery": delivery})
     else:
         _summary(signed, plan, path)
+        if delivery is not None:
+            say(_delivery_line(delivery))
+    if delivery is not None and (delivery.get("error") or signed["id"] in delivery["rejected"]
+                                 or signed["id"] in delivery["conflicts"]):
+        return EXIT_FAILED
     return EXIT_OK if signed["result"] == "pass" else EXIT_FAILED
+
+
+def _deliver(args: argparse.Namespace, data: Path) -> dict[str, Any] | None:
+    """Send pending validation records when a ledger is named; None when none is."""
+    import os
+
+    from appliance import audit
+
+    ledger = args.ledger or os.environ.get("ARDOISE_LEDGER")
+    if not ledger:
+        return None
+    ca = data / "keys" / "ledger-ca.pem"
+    report = audit.deliver(data, ledger, ca if ca.exists() else None)
+    return {"ledger": ledger, **report.to_json()}
+
+
+def _delivery_line(d: dict[str, Any]) -> str:
+    if d.get("error"):
+        return _("not sent to {ledger} (kept, sent next time): {error}").format(
+            ledger=d["ledger"], error=d["error"])
+    if d.get("rejected"):
+        return "; ".join(_("{id}: rejected: {reason}").format(id=k, reason=v)
+                         for k, v in d["rejected"].items())
+    return _("sent to {ledger}").format(ledger=d["ledger"])
 
 
 def _summary(record: dict[str, Any], plan: Any, path: Path) -> None:

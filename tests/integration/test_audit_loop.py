@@ -204,3 +204,50 @@ def test_a_mounted_disk_is_refused_and_a_wrong_certificate_is_bad_input(
     assert res.returncode == 3 and "mounted" in res.stderr
     assert not (data / "validations" / "pending").exists() or \
         not list((data / "validations" / "pending").glob("*.json"))
+
+
+def test_the_validation_reaches_a_real_ledger_only_from_another_appliance(
+        loops: Loops, tmp_path: Path) -> None:
+    import urllib.request
+
+    from appliance.certify import generate_key
+    from tests.integration.test_rack_ledger import LedgerProcess
+
+    ledger = LedgerProcess(tmp_path / "ledger").start()
+    try:
+        erasing, auditing = tmp_path / "erasing", tmp_path / "auditing"
+        for name, data in (("bench-1", erasing), ("audit-1", auditing)):
+            _key, pub = generate_key(data / "keys")
+            ledger.cli("enroll", "--name", name, "--pubkey", str(pub))
+        dev, _ = loops.make(32 * MiB)
+        cert = wipe(erasing, dev)
+        cert_id = json.loads(cert.read_text())["id"]
+        sent = ardoise(erasing, "spool", "flush", "--ledger", ledger.url, "--json")
+        assert sent.returncode == 0 and json.loads(sent.stdout)["delivered"] == 1, sent.stderr
+        cert = erasing / "spool" / "sent" / f"{cert_id}.json"
+        # the appliance that erased cannot validate its own work
+        own = ardoise(erasing, "audit", dev, "--certificate", cert_id, "--operator",
+                      "B. Gagnon", "--ledger", ledger.url, "--json")
+        assert own.returncode == 1
+        delivery = json.loads(own.stdout)["delivery"]
+        assert "erased the disk" in delivery["rejected"][json.loads(own.stdout)["id"]]
+        # another appliance (its own key; the erasing one's public key among its trusted)
+        trusted = auditing / "keys" / "trusted"
+        trusted.mkdir()
+        (trusted / "bench-1.pem").write_bytes((erasing / "keys" / "appliance.pub.pem")
+                                              .read_bytes())
+        res = ardoise(auditing, "audit", dev, "--certificate", str(cert), "--operator",
+                      "B. Gagnon", "--ledger", ledger.url, "--json")
+        assert res.returncode == 0, res.stderr
+        record = json.loads(res.stdout)
+        assert record["delivery"]["sent"] == [record["id"]]
+        assert record["certificate"]["signature"] == "verified"
+        assert (auditing / "validations" / "sent" / f"{record['id']}.json").exists()
+        admin = ledger.token(enroll=False)
+        req = urllib.request.Request(f"{ledger.url}/api/v1/certificates/{cert_id}/validations",
+                                     headers={"Authorization": f"Bearer {admin}"})
+        with urllib.request.urlopen(req, timeout=10) as response:
+            stored = json.loads(response.read())["validations"]
+        assert [(v["id"], v["result"]) for v in stored] == [(record["id"], "pass")]
+    finally:
+        ledger.stop()
