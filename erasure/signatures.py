@@ -130,8 +130,9 @@ def _zip(b: bytes) -> bool:
 
 
 def _pst(b: bytes) -> bool:
-    """file_pst.c: "!BDN" then the client magic "SM" (PST) or "SO" (OST) [MS-PST 2.2.2.6]."""
-    return b[8:10] in (b"SM", b"SO")
+    """file_pst.c: "!BDN", then wMagicClient, which MS-PST 2.2.2.6 (HEADER) says MUST be
+    "SM" in PST and OST files alike."""
+    return b[8:10] == b"SM"
 
 
 _HEADER_LINE = re.compile(rb"\r?\n[A-Za-z][A-Za-z0-9-]{1,40}: ")
