@@ -11,7 +11,7 @@ import os
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 
 from ledger.api.routes import (
@@ -34,8 +34,13 @@ def qc_of(request: Request) -> QualityControl:
     state = request.app.state
     qc: QualityControl | None = getattr(state, "qc", None)
     if qc is None:
-        qc = state.qc = QualityControl(state.ledger,
-                                       float(os.environ.get(ENV_SHARE, DEFAULT_SHARE)))
+        raw = os.environ.get(ENV_SHARE, str(DEFAULT_SHARE))
+        try:
+            qc = QualityControl(state.ledger, float(raw))
+        except ValueError:
+            raise HTTPException(500, f"{ENV_SHARE}={raw!r}: give the share of each batch to "
+                                     "validate, a number above 0 and at most 1") from None
+        state.qc = qc
     return qc
 
 

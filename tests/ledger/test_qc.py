@@ -136,3 +136,10 @@ def test_bad_validations_are_refused(ledger: Ledger, client: TestClient,
     res = client.post("/api/v1/validations", json={"schema": "ardoise.validation/1"})
     assert res.status_code == 422
     assert client.post("/api/v1/validations", content=b"{").status_code == 400
+
+
+def test_a_bad_share_setting_is_one_sentence(client: TestClient, auth: dict[str, str],
+                                            monkeypatch: Any) -> None:
+    monkeypatch.setenv("ARDOISE_LEDGER_QC_SHARE", "five percent")
+    res = client.get(f"/api/v1/batches/{BATCH}/qc", headers=auth)
+    assert res.status_code == 500 and "ARDOISE_LEDGER_QC_SHARE" in res.json()["detail"]
