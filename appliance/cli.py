@@ -19,7 +19,7 @@ from appliance.i18n import _, posix_language, route_argparse, set_language
 from appliance.paths import default_data_dir
 
 COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site",
-            "preflight")
+            "preflight", "audit")
 
 
 class Parser(argparse.ArgumentParser):

@@ -105,6 +105,7 @@ class AlignedBuffer:
         self.view = whole[skip:skip + size + SLACK]
         whole.release()
         self.address = base + skip
+        self.start = skip  # where `view` begins inside `map` (mmap.find works on the map)
 
     def close(self) -> None:
         self.view.release()

@@ -14,7 +14,6 @@ hdparm's IDENTIFY data must be present for ATA security/sanitize to be believed.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
