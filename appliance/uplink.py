@@ -27,6 +27,7 @@ from typing import Any
 import requests
 
 from appliance.certificate import canonical
+from appliance.errors import network_reason
 from appliance.spool import Spool, encode, write_atomic
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,8 @@ class Uplink:
                                      verify=self.verify,
                                      headers={"Content-Type": "application/json"})
         except requests.RequestException as exc:
-            raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+            log.info("%s%s: %s", self.ledger, path, exc)
+            raise _Retry(str(network_reason(exc))) from exc
 
     def deliver(self, cert_id: str) -> tuple[str, str | None]:
         """POST one certificate. → ("sent"|"duplicate"|"conflict"|"rejected", reason)."""

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from appliance.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, os_reason
 from appliance.i18n import _, set_language, tr
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _db(p: argparse.ArgumentParser) -> None:
@@ -77,13 +76,49 @@ def _engine(url: str | None):  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: the table in appliance/errors.py; one sentence on stderr, no traceback."""
     args = parser().parse_args(argv)
     set_language(args.lang)
     try:
         return _run(args)
-    except (OSError, ValueError) as exc:
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(_("ardoise-ledger: {error}").format(error=where + tr(os_reason(exc))),
+              file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
         print(_("ardoise-ledger: {error}").format(error=exc), file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - database errors, and the last guard
+        code, text = _database_problem(exc, getattr(args, "db", None))
+        print(_("ardoise-ledger: {error}").format(error=text), file=sys.stderr)
+        return code
+
+
+def _database_problem(exc: Exception, url: str | None) -> tuple[int, str]:
+    """A database that cannot be opened, in one sentence: a bad address or a file that
+    cannot be opened is a usage error (2); a database server that does not answer is a
+    server failure (1)."""
+    import sqlalchemy.exc as sa
+
+    where = url or "ardoise-ledger.db"
+    if isinstance(exc, sa.ArgumentError | sa.NoSuchModuleError):
+        return EXIT_USAGE, _("{db} is not a database address: give a file path or a "
+                             "postgresql:// URL (--db)").format(db=where)
+    if isinstance(exc, sa.DBAPIError):
+        sqlite = "://" not in where or where.startswith("sqlite")
+        if sqlite:
+            return EXIT_USAGE, _("cannot open the database {db}: check that the file is an "
+                                 "ardoise-ledger database and that its directory exists "
+                                 "(--db)").format(db=where)
+        return EXIT_FAILED, _("the database server at {db} does not answer").format(
+            db=where.split("@")[-1])
+    return EXIT_FAILED, _("unexpected error ({kind}: {error})").format(
+        kind=type(exc).__name__, error=exc)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -117,8 +152,14 @@ def _run(args: argparse.Namespace) -> int:
         except PermissionError:
             print(_("This key was revoked; it cannot be enrolled again."), file=sys.stderr)
             return EXIT_FAILED
-        except Exception as exc:
-            print(_("Not an Ed25519 public key: {error}").format(error=exc), file=sys.stderr)
+        except OSError as exc:
+            print(_("cannot read {path}: {error}").format(path=args.pubkey,
+                                                          error=tr(os_reason(exc))),
+                  file=sys.stderr)
+            return EXIT_USAGE
+        except Exception:  # noqa: BLE001 - whatever the PEM parser says
+            print(_("{path} is not an Ed25519 public key in PEM format (a .pub.pem file)")
+                  .format(path=args.pubkey), file=sys.stderr)
             return EXIT_USAGE
         if args.json:
             print(json.dumps({"key_id": kid, "name": args.name, "enrolled": new}))
@@ -152,6 +193,11 @@ def serve(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print(_("--tls-cert and --tls-key go together."), file=sys.stderr)
         return EXIT_USAGE
+    for path in (args.tls_cert, args.tls_key):
+        if path is not None and not path.is_file():
+            print(_("{path}: no such file (--tls-cert, --tls-key).").format(path=path),
+                  file=sys.stderr)
+            return EXIT_USAGE
     if args.netboot is not None and not args.netboot.is_dir():
         print(_("{path} is not a directory.").format(path=args.netboot), file=sys.stderr)
         return EXIT_USAGE

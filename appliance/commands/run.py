@@ -20,11 +20,13 @@ from pathlib import Path
 
 from appliance import jobs, rack, unattended
 from appliance.battery import read_state as read_battery
+from appliance.commands.checks import require_block_device
 from appliance.config import Config, ConfigError, load_from, locate
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
-from appliance.i18n import _, format_size, set_language
+from appliance.i18n import _, format_size, set_language, tr
 from appliance.journal import JournalError
 from appliance.output import emit_json, warn
+from erasure.text import Msg
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -50,6 +52,8 @@ def load_config(explicit: Path | None, data_dir: Path) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
+    for path in args.device:  # a missing path is a usage error (2), before anything else
+        require_block_device(path)
     config = load_config(args.config, args.data)
     if config.language and not (args.lang or getattr(args, "top_lang", None)):
         set_language(config.language)
@@ -73,12 +77,15 @@ def run(args: argparse.Namespace) -> int:
     if args.device and len(selected) < len(args.device):
         raise Refused(_("some named disks cannot be erased: nothing was touched"))
     if not selected:
-        warn(_("No disk to erase."))
+        reason = (Msg("no disk to erase: every disk found is excluded (the reasons are above)")
+                  if targets else Msg("no disk to erase: no disk was found (connect the disks "
+                                      "to erase; USB disks need erase.allow_external: true)"))
+        warn("ardoise: " + tr(reason))
         if rack_session is not None:
             rack_session.close()
         if args.json:
-            emit_json({"results": [], "cancelled": False})
-        return EXIT_OK
+            emit_json({"results": [], "cancelled": False, "reason": str(reason)})
+        return EXIT_FAILED
     if args.unattended:
         if not countdown(config.unattended.countdown_seconds):
             raise Refused(_("cancelled by a key press: nothing was touched"))
