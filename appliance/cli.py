@@ -24,7 +24,7 @@ from appliance.errors import (
     exit_table,
     os_reason,
 )
-from appliance.i18n import _, set_language
+from appliance.i18n import _, set_language, tr
 from appliance.paths import default_data_dir
 
 COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site")
@@ -142,7 +142,7 @@ def _main(argv: list[str] | None) -> int:
     except OSError as exc:  # a path the command did not check itself
         logging.getLogger("ardoise").debug("unhandled", exc_info=True)
         where = f"{exc.filename}: " if exc.filename else ""
-        print("ardoise: " + where + os_reason(exc), file=sys.stderr)
+        print("ardoise: " + where + tr(os_reason(exc)), file=sys.stderr)
         missing = isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError |
                              PermissionError)
         return EXIT_USAGE if missing else EXIT_FAILED

@@ -28,9 +28,11 @@ import requests
 
 from appliance.certificate import canonical
 from appliance.errors import network_reason
+from appliance.i18n import N_
 from appliance.spool import Spool, encode, write_atomic
 
 log = logging.getLogger(__name__)
+NOT_A_LEDGER = N_("this address is not an ardoise ledger (check --ledger or ledger.url)")
 
 CERTIFICATES = "/api/v1/certificates"
 HEARTBEATS = "/api/v1/heartbeats"
@@ -164,6 +166,8 @@ class Uplink:
         if code in (200, 201):
             self.spool.mark_sent(cert_id, sync=False)  # flush_once syncs once at the end
             return ("sent" if code == 201 else "duplicate"), None
+        if code in (404, 405):  # no ledger API at this address: nothing to hold against it
+            raise _Retry(f"HTTP {code}: " + NOT_A_LEDGER)
         reason = _reason(response)
         if code == 409:
             self.spool.note(cert_id, {"status": "conflict", "http": code, "reason": reason,
@@ -301,8 +305,8 @@ class Uplink:
 def _reason(response: requests.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
-        return (response.text or response.reason or "").strip()[:200]
+    except ValueError:  # not the ledger's JSON (an HTML error page...): its status line only
+        return str(response.reason or "").strip()[:200]
     if isinstance(body, dict):
         detail = body.get("detail") or body.get("error") or body.get("reason") or body
         return str(detail)[:200]

@@ -81,7 +81,7 @@ def run_flush(args: argparse.Namespace) -> int:
         for cert_id, reason in report.rejected.items():
             say(_("{id}: rejected: {reason}").format(id=cert_id, reason=reason))
         if report.error:
-            say(_("Stopped: {error}").format(error=tr(report.error)))
+            say(_("Stopped: {error}").format(error=error_text(report.error)))
         say(ngettext("{n} certificate still pending", "{n} certificates still pending",
                      report.pending).format(n=report.pending))
     return EXIT_OK if report.pending == 0 else EXIT_FAILED
@@ -97,3 +97,11 @@ def check_url(url: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(_("{url} is not a ledger address: use http://HOST:PORT or "
                            "https://HOST").format(url=url))
+
+
+def error_text(error: str) -> str:
+    """The uplink's reason in the reader's language ("HTTP 503: ..." keeps its status)."""
+    head, sep, rest = error.partition(": ")
+    if sep and head.startswith("HTTP "):
+        return f"{head}: {tr(rest)}"
+    return tr(error)
