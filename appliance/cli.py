@@ -22,6 +22,7 @@ from appliance.errors import (
     EXIT_USAGE,
     ArdoiseError,
     exit_table,
+    from_library,
     os_reason,
 )
 from appliance.i18n import _, set_language, tr
@@ -139,19 +140,28 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         raise
-    except OSError as exc:  # a path the command did not check itself
-        logging.getLogger("ardoise").debug("unhandled", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - the last guard: one line, details with -v
+        return _unhandled(exc)
+
+
+def _unhandled(exc: Exception) -> int:
+    """What no command mapped itself: a network failure (requests' exceptions are OSErrors
+    too), a path, or a bug; one line, the traceback only with -v."""
+    logging.getLogger("ardoise").debug("unhandled", exc_info=True)
+    mapped = from_library(exc)
+    if mapped is not None:
+        print(f"ardoise: {mapped}", file=sys.stderr)
+        return mapped.exit_code
+    if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         print("ardoise: " + where + tr(os_reason(exc)), file=sys.stderr)
         missing = isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError |
                              PermissionError)
         return EXIT_USAGE if missing else EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - the last guard: one line, details with -v
-        logging.getLogger("ardoise").debug("unhandled", exc_info=True)
-        print("ardoise: " + _("unexpected error ({kind}: {error}); run again with -v for the "
-                              "details and report it").format(kind=type(exc).__name__,
-                                                              error=exc), file=sys.stderr)
-        return EXIT_FAILED
+    print("ardoise: " + _("unexpected error ({kind}: {error}); run again with -v for the "
+                          "details and report it").format(kind=type(exc).__name__, error=exc),
+          file=sys.stderr)
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

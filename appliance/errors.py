@@ -113,6 +113,16 @@ def network_reason(exc: BaseException) -> Msg:
     return Msg("no connection to the server")
 
 
+def from_library(exc: BaseException) -> ArdoiseError | None:
+    """The table's exception for a library exception that reached a command boundary
+    unhandled: an HTTP client failure is a NetworkError (exit 1) in plain words."""
+    module = type(exc).__module__ or ""
+    if module.startswith(("requests", "urllib3", "http.client")):
+        return NetworkError(_("network failure: {reason}").format(reason=network_reason(exc)
+                                                                   .localise(_)))
+    return None
+
+
 _OS_REASONS = {
     errno.ENOENT: N_("no such file or directory"),
     errno.EACCES: N_("permission denied"),

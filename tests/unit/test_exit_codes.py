@@ -11,14 +11,25 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from appliance import certify, errors
 from appliance.cli import main
+from appliance.i18n import set_language
 from ledger.cli import main as ledger_main
 from tests.unit import certsample
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards() -> Iterator[None]:
+    """main() sets the language for the process: the next tests expect English."""
+    set_language("en")
+    yield
+    set_language("en")
+
 
 FORBIDDEN = ("Traceback", "Errno", "HTTPConnectionPool", "codec", "MissingSchema",
              "Max retries", "Unable to load PEM")
@@ -241,3 +252,21 @@ def test_every_message_is_said_in_french(world: dict[str, str],
         if said["en"] == said["fr"]:
             same.append(f"{' '.join(argv)}: {said['en']}")
     assert not same, "not translated:\n" + "\n".join(same)
+
+
+def test_a_network_failure_no_command_caught_is_exit_1(world: dict[str, str],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import requests
+
+    from appliance import cli
+
+    try:
+        requests.get(world["closed"], timeout=5)
+    except requests.RequestException as exc:
+        mapped = errors.from_library(exc)
+        assert isinstance(mapped, errors.NetworkError) and mapped.exit_code == 1
+        assert cli._unhandled(exc) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ardoise: network failure: connection refused")
+    assert "HTTPConnectionPool" not in err and "Errno" not in err
+    assert errors.from_library(ValueError("x")) is None
