@@ -135,6 +135,7 @@ _OS_REASONS = {
     errno.EBUSY: N_("the device is busy"),
     errno.EIO: N_("input/output error"),
     errno.EADDRINUSE: N_("the address is already in use"),
+    errno.EADDRNOTAVAIL: N_("the address is not one of this machine's"),
 }
 
 

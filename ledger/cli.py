@@ -201,6 +201,10 @@ def serve(args: argparse.Namespace) -> int:
     if args.netboot is not None and not args.netboot.is_dir():
         print(_("{path} is not a directory.").format(path=args.netboot), file=sys.stderr)
         return EXIT_USAGE
+    problem = _cannot_listen(args.host, args.port)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_FAILED
     logs.setup(args.log_level)
     common = {"netboot": args.netboot, "lost_after": args.lost_after}
     target: Any
@@ -219,13 +223,36 @@ def serve(args: argparse.Namespace) -> int:
         target = "ledger.app:from_environment"
     else:
         target = app_module.asgi(app_module.build(args.db, **common))
-    uvicorn.run(target, factory=args.workers > 1, workers=args.workers,
-                host=args.host, port=args.port, loop="uvloop", http="httptools",
-                ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
-                ssl_keyfile=str(args.tls_key) if args.tls_key else None,
-                log_config=logs.uvicorn_log_config(args.log_level),
-                access_log=args.access_log, server_header=False, timeout_graceful_shutdown=10)
+    try:
+        uvicorn.run(target, factory=args.workers > 1, workers=args.workers,
+                    host=args.host, port=args.port, loop="uvloop", http="httptools",
+                    ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
+                    ssl_keyfile=str(args.tls_key) if args.tls_key else None,
+                    log_config=logs.uvicorn_log_config(args.log_level),
+                    access_log=args.access_log, server_header=False,
+                    timeout_graceful_shutdown=10)
+    except SystemExit as stop:  # uvicorn's own codes (3: startup failed) are not the table's
+        return EXIT_OK if not stop.code else EXIT_FAILED
     return EXIT_OK
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (the address is in use, or not one of
+    this machine's), checked before it starts; None when it can."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _name, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = tr(os_reason(exc)) if not isinstance(exc, socket.gaierror) else \
+            _("unknown host name")
+        return _("ardoise-ledger: cannot listen on {host}:{port}: {reason}").format(
+            host=host, port=port, reason=reason)
+    return None
 
 
 if __name__ == "__main__":

@@ -272,3 +272,15 @@ def test_ledger_bad_input(argv: list[str], tmp_path: Path) -> None:
     argv = [a.format(tmp=tmp_path) for a in argv]
     for lang in ("en", "fr"):
         _check(_cli("--lang", lang, *argv, module="ledger.cli"), 2)
+
+
+def test_ledger_serve_on_a_port_in_use(tmp_path: Path) -> None:
+    """A server step that fails is 1 (uvicorn's own 3 would read as 'refused for safety')."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for lang, words in (("en", "already in use"), ("fr", "déjà utilisée")):
+            proc = _cli("--lang", lang, "serve", "--db", str(tmp_path / "l.db"), "--port", port,
+                        module="ledger.cli")
+            _check(proc, 1, words, port)
