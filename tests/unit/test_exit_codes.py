@@ -119,6 +119,7 @@ ARDOISE = [
     (["cert", "verify", "{cert}", "--pubkey", "{raw}"], 2),
     (["cert", "pdf", "{raw}", "--out", "{tmp}/x.pdf"], 2),
     (["cert", "pdf", "{json}", "--out", "{tmp}/x.pdf"], 2),
+    (["cert", "pdf", "{cert}", "--out", "{missing}/x.pdf"], 2),
     (["spool", "list", "--data", "{file}"], 2),
     (["spool", "flush", "--data", "{data}"], 2),
     (["spool", "flush", "--data", "{data}", "--ledger", "127.0.0.1:8080"], 2),
@@ -270,3 +271,4 @@ def test_a_network_failure_no_command_caught_is_exit_1(world: dict[str, str],
     assert err.startswith("ardoise: network failure: connection refused")
     assert "HTTPConnectionPool" not in err and "Errno" not in err
     assert errors.from_library(ValueError("x")) is None
+
