@@ -136,11 +136,15 @@ def sign(doc: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
     return certificate.sign(doc, key)
 
 
+def not_a_manifest() -> Msg:
+    return Msg("not an image manifest (it is not JSON text): give the .manifest.json that "
+               "`ardoise image build` wrote")
+
+
 def parse_bytes(raw: bytes) -> Manifest:
     """Parse and check a manifest (schema and consistency; not the signature)."""
     if not looks_like_json(raw[:4096]):
-        raise ManifestError(Msg("not an image manifest (it is not JSON text): give the "
-                                ".manifest.json that `ardoise image build` wrote"))
+        raise ManifestError(not_a_manifest())
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:

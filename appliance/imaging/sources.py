@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from appliance.errors import network_reason, os_reason
+from appliance.output import looks_like_json
 from erasure.text import Msg
 
 if TYPE_CHECKING:
@@ -157,12 +158,12 @@ class HttpSource:
         last: Exception | None = None
         for attempt in range(self.max_attempts):
             try:
-                r = self._session().get(self.url, timeout=self.timeout)
-                self.stats.add(requests=1)
-                if r.status_code != 200:
-                    raise SourceError(Msg("could not download {url} (HTTP {status})",
-                                          url=self.url, status=r.status_code))
-                body = r.content
+                with self._session().get(self.url, timeout=self.timeout, stream=True) as r:
+                    self.stats.add(requests=1)
+                    if r.status_code != 200:
+                        raise SourceError(Msg("could not download {url} (HTTP {status})",
+                                              url=self.url, status=r.status_code))
+                    body = _manifest_body(r)
                 if self.cache_dir is not None:
                     self.cache_dir.mkdir(parents=True, exist_ok=True)
                     name = Path(urlsplit(self.url).path).name or "image.manifest.json"
@@ -267,6 +268,28 @@ class HttpSource:
         if self._cache_fd is not None:
             os.close(self._cache_fd)
             self._cache_fd = None
+
+
+MAX_MANIFEST_BYTES = 256 << 20  # a manifest of a 2 TB image with 4 MiB chunks: ~100 MB
+
+
+def _manifest_body(response: requests.Response) -> bytes:
+    """The manifest's bytes; what is not JSON (a raw disk image at that address) is known
+    from its first bytes, before a download of gigabytes into memory."""
+    from appliance.imaging.manifest import ManifestError, not_a_manifest
+
+    body = bytearray()
+    checked = False
+    for block in response.iter_content(64 * 1024):
+        body += block
+        if not checked and len(body) >= 4096:
+            checked = True
+            if not looks_like_json(bytes(body[:4096])):
+                raise ManifestError(not_a_manifest())
+        if len(body) > MAX_MANIFEST_BYTES:
+            raise ManifestError(Msg("the manifest is larger than {n} bytes: is it a manifest?",
+                                    n=MAX_MANIFEST_BYTES))
+    return bytes(body)
 
 
 def _blocks(response: requests.Response) -> Iterator[bytes]:

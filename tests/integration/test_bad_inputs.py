@@ -293,3 +293,23 @@ def test_only_verbose_shows_a_traceback(spooled: Path, tmp_path: Path) -> None:
     _check(_cli("--lang", "en", *argv), 2, "no such file or directory")
     verbose = _cli("--lang", "en", *argv, "-v")
     assert verbose.returncode == 2 and "Traceback" in verbose.stderr
+
+
+def test_image_write_of_a_raw_disk_image_over_http(read_only_disk: tuple[str, Path],
+                                                   tmp_path: Path) -> None:
+    """A URL that serves a raw disk image where the manifest belongs: refused from its first
+    bytes (not downloaded into memory), nothing written."""
+    from tests.integration.imaging_support import http_server
+
+    dev, backing = read_only_disk
+    before = _digest(backing)
+    www = tmp_path / "www"
+    www.mkdir()
+    with open(www / "disk.img", "wb") as fh:
+        fh.write(bytes(MiB) + os.urandom(4096))
+        fh.truncate(128 * MiB)  # sparse: what a client that read it all would hold in RAM
+    with http_server(www) as (url, _faults):
+        proc = _cli("--lang", "en", "image", "write", url + "disk.img", dev, "--yes",
+                    "--no-certificate", "--data", str(tmp_path / "data"))
+    _check(proc, 3, "not an image manifest", "ardoise image build")
+    assert _digest(backing) == before
