@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appliance.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, os_reason
+from appliance.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_table,
+    os_reason,
+)
 from appliance.i18n import _, set_language, tr
 
 
@@ -21,7 +28,9 @@ def _db(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ardoise-ledger",
-                                 description=_("Ardoise ledger: certificates in a verifiable log"))
+                                 description=_("Ardoise ledger: certificates in a verifiable log"),
+                                 epilog=exit_table(),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lang", default=None, help=_("language of messages (en, fr)"))
     sub = ap.add_subparsers(dest="command", required=True)
 

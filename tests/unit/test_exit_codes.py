@@ -56,6 +56,12 @@ def test_help_shows_the_table(lang: str, words: str, capsys: pytest.CaptureFixtu
     assert words in out
 
 
+def test_ledger_help_shows_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit(ledger_main, ["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Exit codes:" in out and "\n  143  " in out
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> dict[str, str]:
     """Files for the bad inputs: a raw disk image (zeros, then random bytes: what `json`
