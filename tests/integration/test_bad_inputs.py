@@ -313,3 +313,28 @@ def test_image_write_of_a_raw_disk_image_over_http(read_only_disk: tuple[str, Pa
                     "--no-certificate", "--data", str(tmp_path / "data"))
     _check(proc, 3, "not an image manifest", "ardoise image build")
     assert _digest(backing) == before
+
+
+def test_a_partition_is_refused_for_safety_everywhere(tmp_path: Path) -> None:
+    """A partition is no target: 3 (refused for safety) in wipe, run and tui, nothing
+    touched; probe, which writes nothing, calls it a usage error (2)."""
+    from tests.integration.loopdev import loop_box
+
+    cfg = tmp_path / "ardoise.yaml"
+    cfg.write_text("organisation: OPEQ\n")
+    with loop_box("ardbad-") as loops:
+        backing = loops.workdir / "parted.img"
+        with open(backing, "wb") as fh:
+            fh.truncate(32 * MiB)
+        subprocess.run(["sgdisk", "-o", "-n", "1:2048:+8M", str(backing)], check=True,
+                       capture_output=True, timeout=60)
+        dev, _ = loops.make(32 * MiB, backing=backing, partscan=True)
+        part = loops.partition(dev, 1)
+        before = _digest(backing)
+        for argv in (["wipe", part, "--yes"], ["tui", "--device", part],
+                     ["run", "--config", str(cfg), "--data", str(tmp_path / "d"), "--device",
+                      part, "--yes"]):
+            for lang in ("en", "fr"):
+                _check(_cli("--lang", lang, *argv), 3, part)
+        _check(_cli("--lang", "en", "probe", part), 2, part)
+        assert _digest(backing) == before
