@@ -1,7 +1,9 @@
 """The `ardoise` command (CLI contract in DESIGN.md).
 
 Each subcommand lives in appliance/commands/<name>.py with `register(subparsers, common)`.
-Exit codes: 0 success; 1 some target failed; 2 usage or config error; 3 refused for safety.
+Exit codes: the one table in appliance/errors.py (shown by `ardoise --help`). A command
+raises an appliance.errors exception with one sentence; main() prints it and exits with its
+code. No traceback reaches a person (-v logs it).
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ import sys
 from pathlib import Path
 
 from appliance import __version__
-from appliance.errors import EXIT_USAGE, Refused, UsageError
-from appliance.i18n import _, posix_language, route_argparse, set_language
+from appliance.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    ArdoiseError,
+    exit_table,
+    from_library,
+    os_reason,
+)
+from appliance.i18n import _, posix_language, route_argparse, set_language, tr
 from appliance.paths import default_data_dir
 
 COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site",
@@ -66,7 +76,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                         help=_("data directory (keys, journal, spool, images)"))
     common.add_argument("--lang", default=None, metavar="fr|en", help=_("language for people"))
     common.add_argument("-v", "--verbose", action="store_true", help=_("log details on stderr"))
-    parser = Parser(prog="ardoise", description=_("Erase, image and certify disks."))
+    parser = Parser(prog="ardoise", description=_("Erase, image and certify disks."),
+                    epilog=exit_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ardoise {__version__}")
     parser.add_argument("--lang", dest="top_lang", default=None, metavar="fr|en",
                         help=_("language for people"))
@@ -93,6 +104,24 @@ def _early_language(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """The reader went away (`ardoise spool list --json | head`): the Python recipe, so the
+    interpreter's last flush of stdout does not fail again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_FAILED
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if requested_command(argv) is None and "--version" in argv:
         print(f"ardoise {__version__}")  # without importing every command (the boot waits)
@@ -108,12 +137,36 @@ def main(argv: list[str] | None = None) -> int:
         args.data = default_data_dir()
     try:
         return int(args.func(args))
-    except (UsageError, Refused) as exc:
+    except ArdoiseError as exc:
         print(f"ardoise: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ardoise: " + _("interrupted"), file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last guard: one line, details with -v
+        return _unhandled(exc)
+
+
+def _unhandled(exc: Exception) -> int:
+    """What no command mapped itself: a network failure (requests' exceptions are OSErrors
+    too), a path, or a bug; one line, the traceback only with -v."""
+    logging.getLogger("ardoise").debug("unhandled", exc_info=True)
+    mapped = from_library(exc)
+    if mapped is not None:
+        print(f"ardoise: {mapped}", file=sys.stderr)
+        return mapped.exit_code
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        print("ardoise: " + where + tr(os_reason(exc)), file=sys.stderr)
+        missing = isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError |
+                             PermissionError)
+        return EXIT_USAGE if missing else EXIT_FAILED
+    print("ardoise: " + _("unexpected error ({kind}: {error}); run again with -v for the "
+                          "details and report it").format(kind=type(exc).__name__, error=exc),
+          file=sys.stderr)
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from appliance.i18n import _
+from appliance.i18n import _, tr
 
 FILE_NAME = "ardoise.yaml"
 LEVELS = ("clear", "purge")
@@ -346,8 +346,14 @@ def load(path: Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(str(path), None, "", _("file not found")) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), None, "", _("cannot read: {error}").format(error=exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), None, "", _("not a text file: give the YAML config "
+                                                 "(ardoise.yaml)")) from exc
+    except OSError as exc:
+        from appliance.errors import os_reason
+
+        raise ConfigError(str(path), None, "", _("cannot read: {error}").format(
+            error=tr(os_reason(exc)))) from exc
     return parse(text, source=str(path), base=path.parent)
 
 

@@ -20,3 +20,9 @@ def say(text: str = "") -> None:
 
 def warn(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def looks_like_json(head: bytes) -> bool:
+    """Whether the first bytes of a file can start a JSON object (a manifest, a
+    certificate), not a raw disk image or some other binary file."""
+    return head.lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"{")

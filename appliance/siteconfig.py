@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance.certificate import CertificateError, key_id, load_public_pem
-from appliance.i18n import _, ngettext
+from appliance.i18n import _, ngettext, tr
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +165,10 @@ def _get(url: str, limit: int, timeout: float, verify: str | bool = True) -> byt
         raise SiteConfigError(_("cannot fetch {url}: {error}").format(
             url=url, error=type(exc).__name__)) from exc
     except requests.RequestException as exc:
+        from appliance.errors import network_reason
+
         raise Unreachable(_("cannot fetch {url}: {error}").format(
-            url=url, error=type(exc).__name__)) from exc
+            url=url, error=tr(network_reason(exc)))) from exc
 
 
 def ca_fingerprint(pem_or_der: bytes) -> str:

@@ -29,11 +29,14 @@ from typing import Any
 import requests
 
 from appliance.certificate import canonical, key_id, sign
+from appliance.errors import network_reason
+from appliance.i18n import N_
 from appliance.receipts import Receipts, SplitView
 from appliance.spool import Spool, encode, write_atomic
 from appliance.tlog import TlogError
 
 log = logging.getLogger(__name__)
+NOT_A_LEDGER = N_("this address is not an ardoise ledger (check --ledger or ledger.url)")
 
 CERTIFICATES = "/api/v1/certificates"
 HEARTBEATS = "/api/v1/heartbeats"
@@ -163,7 +166,8 @@ class Uplink:
                                      verify=self.verify,
                                      headers={"Content-Type": "application/json"})
         except requests.RequestException as exc:
-            raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+            log.info("%s%s: %s", self.ledger, path, exc)
+            raise _Retry(str(network_reason(exc))) from exc
 
     def _get(self, path: str) -> tuple[int, str]:
         try:
@@ -201,6 +205,8 @@ class Uplink:
         if code in (200, 201):
             self.spool.mark_sent(cert_id, sync=False)  # flush_once syncs once at the end
             return ("sent" if code == 201 else "duplicate"), None
+        if code in (404, 405):  # no ledger API at this address: nothing to hold against it
+            raise _Retry(f"HTTP {code}: " + NOT_A_LEDGER)
         reason = _reason(response)
         if code == 409:
             self.spool.note(cert_id, {"status": "conflict", "http": code, "reason": reason,
@@ -416,8 +422,8 @@ def _error_code(response: requests.Response) -> str:
 def _reason(response: requests.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
-        return (response.text or response.reason or "").strip()[:200]
+    except ValueError:  # not the ledger's JSON (an HTML error page...): its status line only
+        return str(response.reason or "").strip()[:200]
     if isinstance(body, dict):
         detail = body.get("detail") or body.get("error") or body.get("reason") or body
         return str(detail)[:200]

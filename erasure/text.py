@@ -27,5 +27,9 @@ class Msg(str):
         return obj
 
     def localise(self, gettext: Callable[[str], str]) -> str:
+        """The text in the reader's language; parameters that are Msg are rendered too."""
         text = gettext(self.template)
-        return text.format(**self.params) if self.params else text
+        if not self.params:
+            return text
+        return text.format(**{k: v.localise(gettext) if isinstance(v, Msg) else v
+                              for k, v in self.params.items()})

@@ -10,9 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from appliance.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_table,
+    os_reason,
+)
 from appliance.i18n import _, posix_language, route_argparse, set_language, tr
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _db(p: argparse.ArgumentParser) -> None:
@@ -26,7 +32,9 @@ def _db(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ardoise-ledger",
-                                 description=_("Ardoise ledger: certificates in a verifiable log"))
+                                 description=_("Ardoise ledger: certificates in a verifiable log"),
+                                 epilog=exit_table(),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lang", default=None, help=_("language of messages (en, fr)"))
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -107,6 +115,7 @@ def _engine(url: str | None):  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: the table in appliance/errors.py; one sentence on stderr, no traceback."""
     words = list(sys.argv[1:] if argv is None else argv)
     early = next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "--lang"), None)
     set_language(early or posix_language())  # argparse's own words speak it too
@@ -115,9 +124,44 @@ def main(argv: list[str] | None = None) -> int:
     set_language(args.lang or posix_language())
     try:
         return _run(args)
-    except (OSError, ValueError) as exc:
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(_("ardoise-ledger: {error}").format(error=where + tr(os_reason(exc))),
+              file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
         print(_("ardoise-ledger: {error}").format(error=exc), file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - database errors, and the last guard
+        code, text = _database_problem(exc, getattr(args, "db", None))
+        print(_("ardoise-ledger: {error}").format(error=text), file=sys.stderr)
+        return code
+
+
+def _database_problem(exc: Exception, url: str | None) -> tuple[int, str]:
+    """A database that cannot be opened, in one sentence: a bad address or a file that
+    cannot be opened is a usage error (2); a database server that does not answer is a
+    server failure (1)."""
+    import sqlalchemy.exc as sa
+
+    where = url or "ardoise-ledger.db"
+    if isinstance(exc, sa.ArgumentError | sa.NoSuchModuleError):
+        return EXIT_USAGE, _("{db} is not a database address: give a file path or a "
+                             "postgresql:// URL (--db)").format(db=where)
+    if isinstance(exc, sa.DBAPIError):
+        sqlite = "://" not in where or where.startswith("sqlite")
+        if sqlite:
+            return EXIT_USAGE, _("cannot open the database {db}: check that the file is an "
+                                 "ardoise-ledger database and that its directory exists "
+                                 "(--db)").format(db=where)
+        return EXIT_FAILED, _("the database server at {db} does not answer").format(
+            db=where.split("@")[-1])
+    return EXIT_FAILED, _("unexpected error ({kind}: {error})").format(
+        kind=type(exc).__name__, error=exc)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -190,8 +234,14 @@ def _run(args: argparse.Namespace) -> int:
         except PermissionError:
             print(_("This key was revoked; it cannot be enrolled again."), file=sys.stderr)
             return EXIT_FAILED
-        except Exception as exc:
-            print(_("Not an Ed25519 public key: {error}").format(error=exc), file=sys.stderr)
+        except OSError as exc:
+            print(_("cannot read {path}: {error}").format(path=args.pubkey,
+                                                          error=tr(os_reason(exc))),
+                  file=sys.stderr)
+            return EXIT_USAGE
+        except Exception:  # noqa: BLE001 - whatever the PEM parser says
+            print(_("{path} is not an Ed25519 public key in PEM format (a .pub.pem file)")
+                  .format(path=args.pubkey), file=sys.stderr)
             return EXIT_USAGE
         if args.json:
             print(json.dumps({"key_id": kid, "name": args.name, "enrolled": new}))
@@ -225,9 +275,18 @@ def serve(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print(_("--tls-cert and --tls-key go together."), file=sys.stderr)
         return EXIT_USAGE
+    for path in (args.tls_cert, args.tls_key):
+        if path is not None and not path.is_file():
+            print(_("{path}: no such file (--tls-cert, --tls-key).").format(path=path),
+                  file=sys.stderr)
+            return EXIT_USAGE
     if args.netboot is not None and not args.netboot.is_dir():
         print(_("{path} is not a directory.").format(path=args.netboot), file=sys.stderr)
         return EXIT_USAGE
+    problem = _cannot_listen(args.host, args.port)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_FAILED
     logs.setup(args.log_level)
     from ledger.logkey import ENV_KEY
 
@@ -250,13 +309,36 @@ def serve(args: argparse.Namespace) -> int:
         target = "ledger.app:from_environment"
     else:
         target = app_module.asgi(app_module.build(args.db, **common))
-    uvicorn.run(target, factory=args.workers > 1, workers=args.workers,
-                host=args.host, port=args.port, loop="uvloop", http="httptools",
-                ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
-                ssl_keyfile=str(args.tls_key) if args.tls_key else None,
-                log_config=logs.uvicorn_log_config(args.log_level),
-                access_log=args.access_log, server_header=False, timeout_graceful_shutdown=10)
+    try:
+        uvicorn.run(target, factory=args.workers > 1, workers=args.workers,
+                    host=args.host, port=args.port, loop="uvloop", http="httptools",
+                    ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
+                    ssl_keyfile=str(args.tls_key) if args.tls_key else None,
+                    log_config=logs.uvicorn_log_config(args.log_level),
+                    access_log=args.access_log, server_header=False,
+                    timeout_graceful_shutdown=10)
+    except SystemExit as stop:  # uvicorn's own codes (3: startup failed) are not the table's
+        return EXIT_OK if not stop.code else EXIT_FAILED
     return EXIT_OK
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (the address is in use, or not one of
+    this machine's), checked before it starts; None when it can."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _name, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = tr(os_reason(exc)) if not isinstance(exc, socket.gaierror) else \
+            _("unknown host name")
+        return _("ardoise-ledger: cannot listen on {host}:{port}: {reason}").format(
+            host=host, port=port, reason=reason)
+    return None
 
 
 if __name__ == "__main__":

@@ -4,26 +4,35 @@
     ardoise image write MANIFEST(path|URL) DEVICE [--trust PUBKEY.pem]... [--yes] [--json]
     ardoise image hash DEVICE --manifest MANIFEST [--trust PUBKEY.pem]... [--json]
 
-Exit codes: 0 imaged / hashes match; 1 the write or the check failed; 2 bad input;
-3 refused for safety, nothing written (ineligible disk, disk too small, manifest invalid,
-unsigned or signed by a key that is not trusted, confirmation not given).
+Exit codes (appliance/errors.py): 0 imaged / hashes match; 1 the write or the check
+failed, or the image could not be downloaded (HTTP error, no connection); 2 bad input: a
+missing path, a file that is not a manifest, an address that is not http(s); 3 refused for
+safety, nothing written (ineligible disk, disk too small, manifest invalid, unsigned or
+signed by a key that is not trusted, confirmation not given).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import stat
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
+from appliance.commands.checks import key_file_error, require_block_device
+from appliance.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    Refused,
+    UsageError,
+    os_reason,
+)
 from appliance.i18n import _, format_number, format_rate, format_size, tr
 from appliance.interrupt import Stopper
-from appliance.output import emit_json, say, warn
+from appliance.output import emit_json, looks_like_json, say, warn
 from erasure.discovery import NotAWholeDisk, resolve
 from erasure.disk import Disk
 from erasure.methods.base import Progress
@@ -92,8 +101,7 @@ def run_build(args: argparse.Namespace) -> int:
 
             key = load_private_pem(args.sign_key.read_bytes())
         except (OSError, ValueError, CertificateError) as exc:
-            raise UsageError(_("cannot read signing key {path}: {error}")
-                             .format(path=args.sign_key, error=exc)) from None
+            raise key_file_error(args.sign_key, exc, private=True) from None
     if not args.source.is_file() and not args.source.is_block_device():
         raise UsageError(_("{path}: no such image").format(path=args.source))
     if args.chunk_mib < 1 or args.chunk_mib > 64:
@@ -126,6 +134,9 @@ def run_build(args: argparse.Namespace) -> int:
 def _trust(args: argparse.Namespace) -> list[Path]:
     from appliance.imaging import manifest
 
+    for path in args.trust:
+        if not path.is_file():
+            raise UsageError(_("{path}: no such key file (--trust)").format(path=path))
     return list(args.trust) or manifest.default_trust(Path(args.data))
 
 
@@ -170,23 +181,48 @@ class _Lines:
 
 def _block_device(path: str) -> None:
     """A path that does not exist or is not a block device is a usage error (exit 2)."""
+    require_block_device(path)
+
+
+def check_manifest(location: str) -> None:
+    """A manifest argument that cannot work is a usage error (exit 2) before any disk is
+    looked at: a missing file, a file that is not a manifest (a raw disk image), an address
+    that is not http(s)."""
+    parts = urlsplit(location)
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            raise UsageError(_("{url}: not a valid address (http://HOST/PATH)").format(
+                url=location))
+        return
+    if parts.scheme not in ("", "file"):
+        raise UsageError(_("{location}: give a manifest path or an http:// or https:// "
+                           "address").format(location=location))
+    path = Path(parts.path if parts.scheme == "file" else location)
     try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        raise UsageError(_("{path}: no such device").format(path=path)) from None
-    if not stat.S_ISBLK(mode):
-        raise UsageError(_("{path}: not a block device").format(path=path))
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except FileNotFoundError:
+        raise UsageError(_("{path}: no such manifest").format(path=path)) from None
+    except OSError as exc:
+        raise UsageError(_("cannot read {path}: {error}").format(
+            path=path, error=tr(os_reason(exc)))) from None
+    if not looks_like_json(head):
+        raise UsageError(_("{path} is not an image manifest: give the .manifest.json that "
+                           "`ardoise image build` wrote (a raw disk image is built first: "
+                           "ardoise image build {path} --out DIR)").format(path=path))
 
 
 def run_write(args: argparse.Namespace) -> int:
     from appliance.imaging import writer
 
+    check_manifest(args.manifest)
+    trust = _trust(args)
     _block_device(args.device)
     disk = _target(args.device, args.allow_external)
     if disk is not None and disk.eligible and not args.yes:
         _confirm(disk, args.manifest)
     with Stopper() as stop:  # SIGINT/SIGTERM: the write stops, certified INCOMPLETE, 130/143
-        result = writer.write_image(args.manifest, args.device, _trust(args),
+        result = writer.write_image(args.manifest, args.device, trust,
                                     progress=_Lines(args.json), workers=max(1, args.workers),
                                     assume_zeroed=args.assume_zeroed, grow_last=args.grow_last,
                                     cache_dir=args.cache, allow_external=args.allow_external,
@@ -219,6 +255,8 @@ def _report(r: writer.ImageResult, certificate: str | None) -> None:
         say(_("read-back root hash {hash}").format(hash=r.readback_root_hash))
     elif r.status == writer.REFUSED:
         warn(_("ardoise: refused {path}: nothing was written").format(path=r.path))
+    elif r.bytes_written == 0 and r.readback_root_hash is None:
+        warn(_("ardoise: {path}: image not written: nothing was written").format(path=r.path))
     else:
         warn(_("ardoise: {path}: image NOT written correctly").format(path=r.path))
     for e in r.errors:
@@ -260,8 +298,9 @@ def certify(result: writer.ImageResult, disk: Disk | None, data_dir: Path) -> st
 def run_hash(args: argparse.Namespace) -> int:
     from appliance.imaging import writer
 
-    _block_device(args.device)
+    check_manifest(args.manifest)
     trust = _trust(args)
+    _block_device(args.device)
     result = writer.hash_device(args.device, args.manifest, trust or None,
                                 progress=_Lines(args.json), workers=max(1, args.workers))
     if args.json:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from appliance.certificate import key_id, load_public_pem
 from appliance.certify import KeyExists, generate_key, keys_dir
+from appliance.commands.checks import write_error
 from appliance.errors import EXIT_OK, Refused
 from appliance.i18n import _
 from appliance.output import emit_json, say
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyExists as exc:
         raise Refused(_("a key exists already at {path} (use --force to replace it)").format(
             path=exc)) from exc
+    except OSError as exc:
+        raise write_error(out, exc) from None
     return report_key_pair(args, key_path, pub_path, _("Signing key written to {path}"),
                            _("Public key (enrol it on the ledger): {path}"))
 

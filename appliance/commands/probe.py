@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from appliance.errors import EXIT_OK, UsageError
+from appliance.errors import EXIT_OK, UsageError, os_reason
 from appliance.i18n import N_, _, format_size, tr
-from appliance.output import emit_json, say
+from appliance.output import emit_json, looks_like_json, say
 from appliance.words import level_word
 from erasure.discovery import NotAWholeDisk, resolve
 from erasure.disk import Disk
@@ -49,12 +49,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def _read(path: Path) -> str:
+JSON_CAPTURES = ("smartctl", "nvme_id_ctrl", "nvme_id_ns", "nvme_list_ns")
+
+
+def _read(path: Path, field: str = "") -> str:
     try:
-        return path.read_text(errors="replace")
+        text = path.read_text(errors="replace")
     except OSError as exc:
         raise UsageError(_("cannot read {path}: {error}").format(
-            path=path, error=exc.strerror or exc)) from exc
+            path=path, error=tr(os_reason(exc)))) from exc
+    if field in JSON_CAPTURES and not looks_like_json(text[:4096].encode()):
+        raise UsageError(_("{path} is not a JSON capture: give the output of the command with "
+                           "-j or -o json").format(path=path))
+    if "\x00" in text:
+        raise UsageError(_("{path} is not a text capture: give the command's output as text")
+                         .format(path=path))
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         outputs = ProbeOutputs()
         for key, value in replay.items():
             if value is not None:
-                setattr(outputs, key, _read(value))
+                setattr(outputs, key, _read(value, key))
         disk = disk_from_outputs(outputs, transport=args.transport)
     elif args.device:
         try:

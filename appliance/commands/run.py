@@ -24,6 +24,7 @@ from typing import Any
 
 from appliance import delivery, jobs, preflight, rack, unattended
 from appliance.battery import read_state as read_battery
+from appliance.commands.checks import require_block_device
 from appliance.config import Config, ConfigError, load_from, locate
 from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
 from appliance.i18n import _, format_number, format_size, ngettext, set_language, tr
@@ -33,6 +34,7 @@ from appliance.output import emit_json, warn
 from appliance.verdict import not_verified, status_word
 from appliance.words import level_word, percent, step_word
 from erasure.hidden import find_hidden
+from erasure.text import Msg
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -58,6 +60,8 @@ def load_config(explicit: Path | None, data_dir: Path) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
+    for path in args.device:  # a missing path is a usage error (2), before anything else
+        require_block_device(path)
     config = load_config(args.config, args.data)
     if config.language and not (args.lang or getattr(args, "top_lang", None)):
         set_language(config.language)
@@ -85,12 +89,16 @@ def run(args: argparse.Namespace) -> int:
     if args.device and len(selected) < len(args.device):
         raise Refused(_("some named disks cannot be erased: nothing was touched"))
     if not selected:
-        warn(_("No disk to erase."))
+        reason = (Msg("no disk to erase: every disk found is excluded (the reasons are above)")
+                  if targets else Msg("no disk to erase: no disk was found (connect the disks "
+                                      "to erase; USB disks need erase.allow_external: true)"))
+        warn("ardoise: " + tr(reason))
         if rack_session is not None:
             rack_session.close()
         if args.json:
-            emit_json({"results": [], "cancelled": False, "excluded": _excluded(targets)})
-        return EXIT_OK
+            emit_json({"results": [], "cancelled": False, "reason": str(reason),
+                       "excluded": _excluded(targets)})
+        return EXIT_FAILED
     _preflight(config, data_dir, selected, rack_session, args.json)
     if args.unattended:
         if not countdown(config.unattended.countdown_seconds):

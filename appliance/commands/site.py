@@ -18,10 +18,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.certificate import CertificateError, key_id, load_private_pem, load_public_pem
+from appliance.commands.checks import key_file_error, write_error
 from appliance.commands.keygen import report_key_pair
 from appliance.config import ConfigError, parse
-from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
-from appliance.i18n import _
+from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError, os_reason
+from appliance.i18n import _, tr
 from appliance.output import emit_json, say
 from appliance.siteconfig import (
     SIG_SUFFIX,
@@ -65,8 +66,12 @@ def keygen(args: argparse.Namespace) -> int:
     try:
         key_path, pub_path = generate_site_key(args.out, args.name)
     except FileExistsError as exc:
+        if exc.errno is not None:  # the output directory is a file
+            raise write_error(args.out, exc) from None
         raise Refused(_("{path} exists already: a site key is never overwritten").format(
             path=exc)) from exc
+    except OSError as exc:
+        raise write_error(args.out, exc) from None
     return report_key_pair(args, key_path, pub_path,
                            _("Site signing key: {path} (keep it off the rack machines)"),
                            _("Public key for the image's /etc/ardoise/site-keys/: {path}"))
@@ -84,9 +89,13 @@ def _check_content(data: bytes, source: str) -> None:
 def sign(args: argparse.Namespace) -> int:
     try:
         data = args.config.read_bytes()
+    except OSError as exc:
+        raise UsageError(_("cannot read {path}: {error}").format(
+            path=args.config, error=tr(os_reason(exc)))) from None
+    try:
         key = load_private_pem(args.key.read_bytes())
     except (OSError, ValueError, CertificateError) as exc:
-        raise UsageError(str(exc)) from exc
+        raise key_file_error(args.key, exc, private=True) from None
     _check_content(data, str(args.config))
     out = args.config.with_name(args.config.name + SIG_SUFFIX)
     out.write_bytes(sign_bytes(data, key))
@@ -114,7 +123,8 @@ def verify(args: argparse.Namespace) -> int:
             try:
                 data, signature = path.read_bytes(), sig_path.read_bytes()
             except OSError as exc:
-                raise UsageError(str(exc)) from exc
+                raise UsageError(_("cannot read {path}: {error}").format(
+                    path=exc.filename or path, error=tr(os_reason(exc)))) from None
             kid = verify_bytes(data, signature, keys)
     except SiteConfigError as exc:
         if args.json:
@@ -134,5 +144,4 @@ def load_site_keys_file(path: Path) -> list[Ed25519PublicKey]:
     try:
         return [load_public_pem(path.read_bytes())]
     except (OSError, ValueError, CertificateError) as exc:
-        raise UsageError(_("{path}: not an Ed25519 public key ({error})").format(
-            path=path, error=exc)) from exc
+        raise key_file_error(path, exc) from None

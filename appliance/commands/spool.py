@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
-from appliance.i18n import _, ngettext
+from appliance.i18n import _, ngettext, tr
 from appliance.langpref import follow_config
 from appliance.output import emit_json, say
 from appliance.spool import Spool
@@ -66,6 +67,7 @@ def run_flush(args: argparse.Namespace) -> int:
         (saved_state(spool) or {}).get("ledger")
     if not ledger:
         raise UsageError(_("no ledger address: use --ledger URL"))
+    check_url(ledger)
     ca = args.data / CA_FILE
     uplink = Uplink(spool, ledger, ca=ca if ca.exists() else None)
     report = uplink.flush_once()
@@ -81,7 +83,27 @@ def run_flush(args: argparse.Namespace) -> int:
         for cert_id, reason in report.rejected.items():
             say(_("{id}: rejected: {reason}").format(id=cert_id, reason=reason))
         if report.error:
-            say(_("Stopped: {error}").format(error=report.error))
+            say(_("Stopped: {error}").format(error=error_text(report.error)))
         say(ngettext("{n} certificate still pending", "{n} certificates still pending",
                      report.pending).format(n=report.pending))
     return EXIT_OK if report.pending == 0 else EXIT_FAILED
+
+
+def check_url(url: str) -> None:
+    """A ledger address that cannot work is a usage error (exit 2), not a network failure."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(_("{url} is not a ledger address: use http://HOST:PORT or "
+                           "https://HOST").format(url=url))
+
+
+def error_text(error: str) -> str:
+    """The uplink's reason in the reader's language ("HTTP 503: ..." keeps its status)."""
+    head, sep, rest = error.partition(": ")
+    if sep and head.startswith("HTTP "):
+        return f"{head}: {tr(rest)}"
+    return tr(error)

@@ -10,7 +10,9 @@ import argparse
 import importlib
 from pathlib import Path
 
-from appliance.i18n import _, get_language
+from appliance.commands.checks import require_block_device
+from appliance.errors import Refused, UsageError
+from appliance.i18n import _, get_language, tr
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,7 +24,24 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
+def check_devices(paths: list[str]) -> None:
+    """Named disks are checked before the screen opens: a missing path is exit 2, a
+    partition or something else that is not a whole disk exit 3 (refused)."""
+    from erasure.discovery import NotAWholeDisk, resolve
+
+    for path in paths:
+        require_block_device(path)
+        try:
+            resolve(path, allow_external=True)
+        except NotAWholeDisk as exc:
+            raise Refused(_("refused: {reason}").format(
+                reason=tr(exc.args[0]) if exc.args else path)) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    check_devices(args.device)
+    if args.config is not None and not args.config.is_file():
+        raise UsageError(_("{path}: no such config file").format(path=args.config))
     entry = importlib.import_module("tui.__main__")
     argv = ["--data", str(args.data), "--lang", args.lang or get_language()]
     if args.config is not None:

@@ -26,6 +26,7 @@ import blake3
 import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from appliance.errors import os_reason
 from appliance.imaging import fsmap, gpt
 from appliance.imaging.manifest import Chunk, Extent, Manifest, chunk_root_hash, sign
 from erasure.text import Msg
@@ -197,12 +198,19 @@ def build_image(source: Path, out_dir: Path, name: str | None = None, version: s
     started = time.monotonic()
     if chunk_bytes % BLOCK:
         raise BuildError(Msg("chunk size must be a multiple of {block}", block=BLOCK))
+    if not 1 <= level <= zstandard.MAX_COMPRESSION_LEVEL:
+        raise BuildError(Msg("compression level {level} is out of range: use 1 to {max}",
+                             level=level, max=zstandard.MAX_COMPRESSION_LEVEL))
     name = name or source.name.removesuffix(".img").removesuffix(".raw")
     try:
         fd = os.open(source, os.O_RDONLY)
     except OSError as exc:
         raise BuildError(Msg("cannot read {path}: {error}", path=str(source),
-                             error=exc.strerror or str(exc))) from exc
+                             error=os_reason(exc))) from exc
+    made_dir = not out_dir.exists()
+    data_path = out_dir / f"{name}.data"
+    manifest_path = out_dir / f"{name}.manifest.json"
+    partial = out_dir / f"{name}.data.part"  # renamed once complete: a failure leaves nothing
     try:
         size = os.lseek(fd, 0, os.SEEK_END)
         if size == 0 or size % logical_block_size:
@@ -212,12 +220,19 @@ def build_image(source: Path, out_dir: Path, name: str | None = None, version: s
             table, free = free_map(fd, size, bmap)
         except fsmap.MapError as exc:
             raise BuildError(exc.message) from exc
-        out_dir.mkdir(parents=True, exist_ok=True)
-        data_path = out_dir / f"{name}.data"
-        manifest_path = out_dir / f"{name}.manifest.json"
-        chunks, zeros, data_bytes = _stream(fd, size, free, table.table_ranges, data_path,
-                                            chunk_bytes, level,
-                                            workers or max(2, os.cpu_count() or 2), progress)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            chunks, zeros, data_bytes = _stream(fd, size, free, table.table_ranges, partial,
+                                                chunk_bytes, level,
+                                                workers or max(2, os.cpu_count() or 2),
+                                                progress)
+        except OSError as exc:
+            raise BuildError(Msg("cannot write {path}: {error}",
+                                 path=str(exc.filename or out_dir), error=os_reason(exc))
+                             ) from exc
+    except BaseException:
+        _remove_partial(partial, out_dir if made_dir else None)
+        raise
     finally:
         os.close(fd)
     m = Manifest(
@@ -232,9 +247,31 @@ def build_image(source: Path, out_dir: Path, name: str | None = None, version: s
     if sign_key is not None:
         doc = sign(doc, sign_key)
         m.signature = doc["signature"]
-    _write_json(manifest_path, doc)
+    try:
+        os.replace(partial, data_path)
+        _write_json(manifest_path, doc)
+    except OSError as exc:
+        _remove_partial(partial, out_dir if made_dir else None, data_path,
+                        manifest_path.with_suffix(".tmp"))
+        raise BuildError(Msg("cannot write {path}: {error}", path=str(manifest_path),
+                             error=os_reason(exc))) from exc
     free_bytes = size - m.mapped_bytes - m.zero_bytes
     return BuildResult(manifest_path, data_path, m, free_bytes, time.monotonic() - started)
+
+
+def _remove_partial(partial: Path, made_dir: Path | None, *more: Path) -> None:
+    """What a failed build wrote: the partial data file (and `more`), and the output
+    directory when the build made it and it is empty."""
+    for path in (partial, *more):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    if made_dir is not None:
+        try:
+            made_dir.rmdir()
+        except OSError:
+            pass
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.errors import os_reason
 from erasure.text import Msg
 
 EXT_MAGIC = 0xEF53
@@ -147,9 +148,12 @@ def bmap_free_extents(path: Path, image_bytes: int) -> list[FreeExtent]:
             text = (r.text or "").strip()
             first, _, last = text.partition("-")
             ranges.append((int(first), int(last or first)))
-    except (OSError, ET.ParseError, ValueError) as exc:
+    except OSError as exc:
         raise MapError(Msg("cannot read bmap {path}: {error}", path=str(path),
-                           error=str(exc))) from exc
+                           error=os_reason(exc))) from exc
+    except (ET.ParseError, ValueError) as exc:
+        raise MapError(Msg("{path} is not a bmap file (the XML that bmaptool create writes)",
+                           path=str(path))) from exc
     if size and size != image_bytes:
         raise MapError(Msg("bmap describes {bmap} bytes but the image has {image}",
                            bmap=size, image=image_bytes))

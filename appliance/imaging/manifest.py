@@ -29,6 +29,7 @@ import blake3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance import certificate
+from appliance.output import looks_like_json
 from erasure.text import Msg
 
 FORMAT = "ardoise.image/1"
@@ -135,14 +136,24 @@ def sign(doc: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
     return certificate.sign(doc, key)
 
 
+def not_a_manifest() -> Msg:
+    return Msg("not an image manifest (it is not JSON text): give the .manifest.json that "
+               "`ardoise image build` wrote")
+
+
 def parse_bytes(raw: bytes) -> Manifest:
     """Parse and check a manifest (schema and consistency; not the signature)."""
+    if not looks_like_json(raw[:4096]):
+        raise ManifestError(not_a_manifest())
     try:
         doc = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ManifestError(
-            Msg("manifest is not valid JSON (truncated or corrupt?): {error}", error=str(exc))
+            Msg("manifest is not valid JSON (truncated or corrupt?) at line {line} column "
+                "{column}", line=exc.lineno, column=exc.colno)
         ) from exc
+    except ValueError as exc:  # not UTF-8 text
+        raise ManifestError(Msg("manifest is not valid JSON (truncated or corrupt?)")) from exc
     if not isinstance(doc, dict):
         raise ManifestError(Msg("manifest is not a JSON object"))
     m = parse(doc)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
+from appliance.errors import network_reason, os_reason
+from appliance.output import looks_like_json
 from erasure.text import Msg
 
 if TYPE_CHECKING:
@@ -92,7 +94,7 @@ class LocalSource:
             return self.manifest_path.read_bytes()
         except OSError as exc:
             raise SourceError(Msg("cannot read manifest {path}: {error}",
-                                  path=str(self.manifest_path), error=exc.strerror or str(exc))
+                                  path=str(self.manifest_path), error=os_reason(exc))
                               ) from exc
 
     def set_data_file(self, name: str) -> None:
@@ -101,7 +103,7 @@ class LocalSource:
             self._fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             raise SourceError(Msg("cannot open data file {path}: {error}", path=str(path),
-                                  error=exc.strerror or str(exc))) from exc
+                                  error=os_reason(exc))) from exc
         os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
 
     def read(self, offset: int, length: int, fresh: bool = False) -> bytes:
@@ -156,12 +158,12 @@ class HttpSource:
         last: Exception | None = None
         for attempt in range(self.max_attempts):
             try:
-                r = self._session().get(self.url, timeout=self.timeout)
-                self.stats.add(requests=1)
-                if r.status_code != 200:
-                    raise SourceError(Msg("{url}: HTTP {status}", url=self.url,
-                                          status=r.status_code))
-                body = r.content
+                with self._session().get(self.url, timeout=self.timeout, stream=True) as r:
+                    self.stats.add(requests=1)
+                    if r.status_code != 200:
+                        raise SourceError(Msg("could not download {url} (HTTP {status})",
+                                              url=self.url, status=r.status_code))
+                    body = _manifest_body(r)
                 if self.cache_dir is not None:
                     self.cache_dir.mkdir(parents=True, exist_ok=True)
                     name = Path(urlsplit(self.url).path).name or "image.manifest.json"
@@ -169,10 +171,14 @@ class HttpSource:
                 return body
             except requests.RequestException as exc:
                 last = exc
+                log.info("manifest %s: %s", self.url, exc)
                 self.stats.add(retries=1)
+                if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                              | requests.exceptions.InvalidSchema):
+                    break  # an address that cannot work: asking again will not help
                 time.sleep(self.backoff * (attempt + 1))
-        raise SourceError(Msg("cannot fetch manifest {url}: {error}", url=self.url,
-                              error=str(last)))
+        raise SourceError(Msg("could not download {url}: {reason}", url=self.url,
+                              reason=network_reason(last) if last else Msg("no answer")))
 
     def set_data_file(self, name: str) -> None:
         self.data_url = urljoin(self.url, name)
@@ -223,9 +229,9 @@ class HttpSource:
                     elif r.status_code in (408, 429) or r.status_code >= 500:
                         raise requests.ConnectionError(f"HTTP {r.status_code}")
                     else:
-                        raise SourceError(Msg("{url}: HTTP {status} for bytes {start}-{end}",
-                                              url=self.data_url, status=r.status_code,
-                                              start=start, end=end))
+                        raise SourceError(Msg("could not download {url} (HTTP {status} for "
+                                              "bytes {start}-{end})", url=self.data_url,
+                                              status=r.status_code, start=start, end=end))
                     for block in _blocks(r):
                         if skip:
                             cut = min(skip, len(block))
@@ -246,9 +252,10 @@ class HttpSource:
                 log.info("range %d-%d: %s (%d bytes received, resuming)", start, end, exc,
                          received)
                 if failures >= self.max_attempts:
-                    raise SourceError(Msg("{url}: giving up on bytes {start}-{end} after {n} "
-                                          "attempts: {error}", url=self.data_url, start=start,
-                                          end=end, n=failures, error=str(exc))) from exc
+                    raise SourceError(Msg("could not download {url}: bytes {start}-{end} "
+                                          "failed {n} times: {reason}", url=self.data_url,
+                                          start=start, end=end, n=failures,
+                                          reason=network_reason(exc))) from exc
                 time.sleep(self.backoff * failures)
         self.stats.add(bytes_fetched=length)
         return bytes(buf)
@@ -261,6 +268,28 @@ class HttpSource:
         if self._cache_fd is not None:
             os.close(self._cache_fd)
             self._cache_fd = None
+
+
+MAX_MANIFEST_BYTES = 256 << 20  # a manifest of a 2 TB image with 4 MiB chunks: ~100 MB
+
+
+def _manifest_body(response: requests.Response) -> bytes:
+    """The manifest's bytes; what is not JSON (a raw disk image at that address) is known
+    from its first bytes, before a download of gigabytes into memory."""
+    from appliance.imaging.manifest import ManifestError, not_a_manifest
+
+    body = bytearray()
+    checked = False
+    for block in response.iter_content(64 * 1024):
+        body += block
+        if not checked and len(body) >= 4096:
+            checked = True
+            if not looks_like_json(bytes(body[:4096])):
+                raise ManifestError(not_a_manifest())
+        if len(body) > MAX_MANIFEST_BYTES:
+            raise ManifestError(Msg("the manifest is larger than {n} bytes: is it a manifest?",
+                                    n=MAX_MANIFEST_BYTES))
+    return bytes(body)
 
 
 def _blocks(response: requests.Response) -> Iterator[bytes]:

@@ -33,6 +33,7 @@ from typing import Any
 import blake3
 import zstandard
 
+from appliance.errors import os_reason
 from appliance.imaging import gpt
 from appliance.imaging.manifest import (
     Chunk,
@@ -306,14 +307,18 @@ def _write(source: Source, device: str, trust: list[Path], progress: ProgressCal
         source.set_data_file(m.data_file)
         _check_target(device, m, allow_external, result)
         dev = _Device(device, write=True)
-    except (ManifestError, SourceError, Refusal) as exc:
+    except SourceError as exc:  # the server or the network failed: nothing was written
+        result.status = FAILED
+        result.errors.append(exc.message)
+        return
+    except (ManifestError, Refusal) as exc:
         result.status = REFUSED
         result.errors.append(exc.message)
         return
     except OSError as exc:
         result.status = REFUSED
         result.errors.append(Msg("cannot open {path} for writing: {error}", path=device,
-                                 error=exc.strerror or str(exc)))
+                                 error=os_reason(exc)))
         return
     try:
         if dev.size < m.min_disk_bytes:  # what the open device says, not just sysfs
@@ -615,7 +620,7 @@ def hash_device(device: str, manifest_source: str, trust: list[Path] | None = No
         return result
     except OSError as exc:
         result.errors.append(Msg("cannot open {path}: {error}", path=device,
-                                 error=exc.strerror or str(exc)))
+                                 error=os_reason(exc)))
         return result
     result.name, result.version, result.manifest_root_hash = m.name, m.version, m.root_hash
     try:
