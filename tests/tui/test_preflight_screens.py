@@ -43,7 +43,7 @@ async def test_a_problem_blocks_the_confirmation(tmp_path: Path) -> None:
         block = text_of(app, "#preflight")
         assert block.startswith("Before erasing:")
         assert (f"PROBLEM  The system image cannot be read: cannot read manifest {MISSING_IMAGE}: "
-                "No such file or directory.") in block
+                "no such file or directory.") in block
         assert "What to do: Copy the image (NAME.manifest.json and NAME.data) to the stick" in block
         assert ("WARNING  No network: the certificates will wait on the stick until a network "
                 "is available.") in block

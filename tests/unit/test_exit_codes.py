@@ -125,7 +125,7 @@ ARDOISE = [
     (["cert", "verify", "{cert}", "--pubkey", "{raw}"], 2),
     (["cert", "pdf", "{raw}", "--out", "{tmp}/x.pdf"], 2),
     (["cert", "pdf", "{json}", "--out", "{tmp}/x.pdf"], 2),
-    (["cert", "pdf", "{cert}", "--out", "{missing}/x.pdf"], 2),
+    (["cert", "pdf", "{cert}", "--data", "{data}", "--out", "{missing}/x.pdf"], 2),
     (["spool", "list", "--data", "{file}"], 2),
     (["spool", "flush", "--data", "{data}"], 2),
     (["spool", "flush", "--data", "{data}", "--ledger", "127.0.0.1:8080"], 2),

@@ -101,7 +101,7 @@ def test_missing_manifest_required_problem_optional_warning(tmp_path: Path) -> N
     [c] = preflight.image_checks(cfg(tmp_path, image_yaml(gone)), tmp_path, [target(disk())])
     assert c.state == "problem"
     assert c.text == (f"The system image cannot be read: cannot read manifest {gone}: "
-                      "No such file or directory.")
+                      "no such file or directory.")
     assert "Copy the image (NAME.manifest.json and NAME.data) to the stick" in c.action
     [w] = preflight.image_checks(cfg(tmp_path, image_yaml(gone, required=False)), tmp_path,
                                  [target(disk())])
@@ -120,7 +120,7 @@ def test_missing_or_short_data_file(tmp_path: Path, image: tuple[Path, Path]) ->
     data.unlink()
     [c] = preflight.image_checks(cfg(tmp_path, image_yaml(manifest, pub)), tmp_path,
                                  [target(disk())])
-    assert c.state == "problem" and "No such file or directory" in c.text
+    assert c.state == "problem" and "no such file or directory" in c.text.lower()
 
 
 def test_damaged_manifest(tmp_path: Path, image: tuple[Path, Path]) -> None:
