@@ -128,6 +128,34 @@ def methods_for(disk: Disk, level: str, method: str) -> tuple[Plan, list[str], l
     return plan, [method], []
 
 
+SANITIZE_TECHNIQUES = {"crypto": "cryptographic erase", "block": "block erase",
+                      "overwrite": "overwrite"}
+
+
+def _method_that_ran(name: str, result: EraseResult) -> str:
+    """The method the drive says ran (details["action_ran"], e.g. a sanitize found in
+    progress that is not the one asked for); the result's technique follows it."""
+    action = result.details.get("action_ran")
+    family = name.rsplit("-", 1)[0]
+    if action in SANITIZE_TECHNIQUES and family in ("nvme-sanitize", "ata-sanitize",
+                                                    "scsi-sanitize"):
+        ran = f"{family}-{action}"
+        if ran != name:
+            result.details.setdefault("method_asked", name)
+            result.method = ran
+            result.technique = SANITIZE_TECHNIQUES[action]
+        return ran
+    return name
+
+
+def _busy_with(name: str, result: EraseResult) -> str:
+    action = result.details.get("action_ran")
+    what = f"{name.rsplit('-', 1)[0]} {action}" if action else name
+    if result.details.get("resumed_in_progress"):
+        return Msg("{what} (found in progress)", what=what)
+    return what
+
+
 def _check(disk: Disk, result: EraseResult, ctx: EraseContext, mode: str) -> readback.VerifyResult:
     """Verification evidence for what `result` claims to have done."""
     expect = result.details.get("expect")
@@ -214,11 +242,19 @@ def erase_disk(disk: Disk, level: str = "clear", method: str = "auto", pattern: 
             result = EraseResult(name, "failed", impl.technique,
                                  errors=[Msg("{method} crashed: {error}", method=name,
                                              error=repr(exc))])
+        out.method = _method_that_ran(name, result)
         out.attempts.append(result)
         out.erase = result
         out.errors.extend(result.errors)
         if result.status == "incomplete":
             out.status = "incomplete"
+            break
+        if result.status != "erased" and result.details.get("drive_busy"):
+            # the drive still works on an operation: starting another method would adopt
+            # (and certify) that operation under the wrong name
+            out.status = "incomplete" if ctx.cancel.is_set() else "failed"
+            out.errors.append(Msg("the drive is still busy with an operation: {what}; not "
+                                  "starting another method", what=_busy_with(name, result)))
             break
         if result.status != "erased":
             continue
