@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from erasure import methods
+from erasure import firmware, methods
 from erasure import verify as readback
 from erasure.disk import Disk, Plan
 from erasure.methods.base import EraseContext, EraseResult, Progress
@@ -242,6 +242,7 @@ def erase_disk(disk: Disk, level: str = "clear", method: str = "auto", pattern: 
             result = EraseResult(name, "failed", impl.technique,
                                  errors=[Msg("{method} crashed: {error}", method=name,
                                              error=repr(exc))])
+        firmware.record_tool_version(result)
         out.method = _method_that_ran(name, result)
         out.attempts.append(result)
         out.erase = result

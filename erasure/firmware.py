@@ -15,6 +15,8 @@ seconds between two reports of a blocking command.
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -79,6 +81,54 @@ def command(argv: Sequence[str], timeout: float, result: EraseResult,
         result.errors.append(Msg("{tool} failed: {reason}", tool=argv[0], reason=tail(res)))
         return None
     return res
+
+
+# How each tool tells its version (read in each tool's source): the argv, the stream it
+# prints on, and the pattern of the text recorded. Exit status is not relied on where the
+# tool exits non-zero after printing (sedutil-cli's usage exits 0x88).
+#   nvme-cli nvme.c version_cmd(): stdout "nvme version 2.3 (git 2.3)\nlibnvme version ...", 0
+#   hdparm.c main() case 'V': stdout "hdparm v9.65\n", exit 0
+#   sg3_utils sg_*.c case 'V': stderr "sg_sanitize: version: 1.17 20211114\n", exit 0
+#   mmc-utils has no version option: the Debian package version (dpkg-query) names it
+#   sedutil DtaUsage.cpp usage(): stdout "sedutil v1.20.0 Copyright ...", exit 0x88
+#   smartmontools smartctl --version: stdout "smartctl 7.4 2023-08-01 r5530 [...] ...", 0
+_VERSION_QUERY: dict[str, tuple[list[str], str, str, str]] = {
+    "nvme": (["nvme", "version"], "stdout", r"^(nvme version \S+(?: \(git [^)]*\))?)", "{0}"),
+    "hdparm": (["hdparm", "-V"], "stdout", r"^(hdparm v\S+)", "{0}"),
+    "sg_sanitize": (["sg_sanitize", "--version"], "stderr", r"^sg_sanitize: version: (.+)$",
+                    "sg_sanitize {0}"),
+    "sg_requests": (["sg_requests", "--version"], "stderr", r"^sg_requests: version: (.+)$",
+                    "sg_requests {0}"),
+    "mmc": (["dpkg-query", "-W", "-f=${Version}", "mmc-utils"], "stdout", r"^(\S+)$",
+            "mmc-utils {0}"),
+    "sedutil-cli": (["sedutil-cli", "--help"], "stdout", r"^sedutil (v\S+)", "sedutil-cli {0}"),
+    "smartctl": (["smartctl", "--version"], "stdout", r"^(smartctl \S+ \S+ r\d+)", "{0}"),
+}
+VERSION_TIMEOUT_S = 10.0
+
+
+@functools.cache
+def tool_version(name: str) -> str | None:
+    """The version of the tool `name` (argv[0] of a drive command), read once per process;
+    None when the tool is unknown, missing, or says nothing we recognise."""
+    query = _VERSION_QUERY.get(name)
+    if query is None:
+        return None
+    argv, stream, pattern, shown = query
+    try:
+        res = runner.run(argv, timeout=VERSION_TIMEOUT_S, check=False)
+    except Exception:  # noqa: BLE001 - a version lookup never stops an erase or its record
+        return None
+    found = re.search(pattern, res.stdout if stream == "stdout" else res.stderr, re.M)
+    return shown.format(found.group(1).strip()) if found else None
+
+
+def record_tool_version(result: EraseResult) -> None:
+    """details["tool_version"]: the version of the tool that ran the result's first drive
+    command (no command, no version)."""
+    commands = result.details.get("commands") or []
+    if commands and "tool_version" not in result.details:
+        result.details["tool_version"] = tool_version(str(commands[0]["argv"][0]))
 
 
 def waiting(disk: Disk, what: str, elapsed: float, estimate: float | None = None) -> Progress:
