@@ -1,6 +1,6 @@
 """What every firmware erase adapter shares: running a drive command with its timeout,
-polling a long operation to completion with an injectable clock, and taking the
-before-erase read-back samples that crypto erase verification compares against.
+polling a long operation to completion with an injectable clock, writing the marker
+blocks a crypto erase's read-back checks are gone, and the tools' versions.
 
 Progress while the drive works: a polled operation (sanitize) reports the drive's own
 progress; a command that blocks until the drive is done (NVMe Format, ATA SECURITY ERASE,
@@ -27,6 +27,7 @@ from erasure import runner
 from erasure import verify as readback
 from erasure.disk import Disk
 from erasure.methods.base import EraseContext, EraseResult, Progress
+from erasure.pattern import Pattern, new_key
 from erasure.text import Msg
 
 CRYPTO_SAMPLES = 256
@@ -218,21 +219,34 @@ def poll(check: Callable[[], tuple[bool, float | None, Any]], timeout: float, in
         clock.sleep(min(interval, max(0.0, timeout - elapsed)) or interval)
 
 
-def take_before_samples(disk: Disk, result: EraseResult) -> bool:
-    """Read samples before a crypto erase so the read-back can prove they changed."""
+def crypto_sample_grid(disk: Disk) -> tuple[list[int], int]:
+    """(offsets, length) of the CRYPTO_SAMPLES blocks a crypto erase is checked at."""
     align = max(4096, disk.logical_block_size)
     length = max(CRYPTO_SAMPLE_BYTES, align)
-    offsets = readback.sample_offsets(disk.size_bytes, length, count=CRYPTO_SAMPLES, align=align)
+    return readback.sample_offsets(disk.size_bytes, length, count=CRYPTO_SAMPLES,
+                                   align=align), length
+
+
+def take_before_samples(disk: Disk, result: EraseResult, ctx: EraseContext) -> bool:
+    """Before a crypto erase: write a per-run random marker block at each sample offset
+    (O_DIRECT, fsync) so the read-back proves the erase even on a drive that was blank
+    before; journaled first (ctx.journal), as every destructive step is."""
+    offsets, length = crypto_sample_grid(disk)
+    key = new_key()
+    if ctx.journal is not None:
+        ctx.journal("crypto-markers", {"path": disk.path, "count": len(offsets),
+                                       "length": length})
     try:
-        samples = readback.read_samples(disk.path, offsets, length)
+        readback.write_markers(disk.path, offsets, length, Pattern("random", key))
     except OSError as exc:
-        result.errors.append(Msg("cannot read {path} before the erase: {error}",
-                                 path=disk.path, error=exc.strerror or str(exc)))
+        result.errors.append(Msg("cannot write the verification markers to {path} before the "
+                                 "erase: {error}", path=disk.path,
+                                 error=exc.strerror or str(exc)))
         return False
-    result.details.update(expect="changed", sample_offsets=offsets, sample_length=length,
-                          before_samples=samples,
-                          readback=Msg("crypto erase: {n} samples of {size} bytes read before "
-                                       "the erase must all differ afterwards",
+    result.details.update(expect="markers", sample_offsets=offsets, sample_length=length,
+                          marker_key=key, markers_written=len(offsets),
+                          readback=Msg("crypto erase: {n} marker blocks of {size} bytes "
+                                       "written before the erase must all be gone afterwards",
                                        n=len(offsets), size=length))
     return True
 
@@ -244,7 +258,7 @@ def expect_fill(result: EraseResult, expect: str, why: str) -> None:
 
 CRYPTO_CONDITION = Msg("cryptographic erase is a Purge only if the drive encrypted all "
                        "user data with the erased key from the start (NIST SP 800-88 "
-                       "Rev. 1, 2.6); this cannot be checked from the host")
+                       "Rev. 2, 3.2.5); this cannot be checked from the host")
 
 
 def sanitize_ended(result: EraseResult, polled: PollOutcome, timeout: float, start: float,

@@ -153,7 +153,7 @@ class AtaSecurityErase:
                                          "(security is still not enabled)"))
                 return
         if self.enhanced:
-            if not firmware.take_before_samples(disk, result):
+            if not firmware.take_before_samples(disk, result, ctx):
                 return
         else:
             firmware.expect_fill(result, "zero-or-ones",
@@ -224,7 +224,7 @@ class AtaSanitize:
         elif not remove_hpa(disk, ctx, result):
             return result
         elif self.action == "crypto":
-            if not firmware.take_before_samples(disk, result):
+            if not firmware.take_before_samples(disk, result, ctx):
                 return result
         elif self.action == "block":
             firmware.expect_fill(result, "zero-or-ones", "sanitize block erase: erased cells "
