@@ -34,7 +34,8 @@ SOURCES = {
                "Rev. 1 withdrawn the same day), https://doi.org/10.6028/NIST.SP.800-88r2: "
                "Clear/Purge/Destroy, techniques deferred to IEEE 2883, cryptographic erase "
                "conditions in Sec. 3.2.5",
-    "nist-faq": "NIST, Frequently Asked Questions for SP 800-88r2 (csrc.nist.gov): Q2 "
+    "nist-faq": "NIST, Frequently Asked Questions for SP 800-88r2 (csrc.nist.gov, 16 July "
+                "2026): Q2 "
                 "(techniques per media are IEEE 2883's), Q6 (Clear is a single overwrite "
                 "pass of the user-addressable space), Q7 (verification vs validation), Q9 "
                 "(cryptographic erase: no plaintext before the key, >= 128-bit strength, "
@@ -60,8 +61,10 @@ SOURCES = {
                    "Sanitize to Format NVM SES=1/2 for a Purge",
     "jesd84": "JEDEC JESD84-B51 6.6.11: eMMC SANITIZE physically removes data from the "
               "unmapped user address space only (hence erase of the whole user area first)",
-    "seagate-sed": "Seagate SED product manual (Exos 7E8, 5.10 RevertSP): the PSID revert "
-                   "erases all data in all bands by discarding the media keys",
+    "seagate-sed": "Seagate Constellation ES.3 SED product manual (ST1000NM0031, "
+                   "ST2000NM0031), 5.10 RevertSP: with the PSID from the label it erases all "
+                   "data in all bands and returns the drive to factory state; 5.11: on these "
+                   "SED drives ENHANCED SECURITY ERASE UNIT only changes the media key",
 }
 
 
