@@ -89,6 +89,20 @@ def _product(host: dict[str, Any]) -> str | None:
     return product
 
 
+def _known(text: str) -> str:
+    """A text the certificate carries in English, in the reader's language when the
+    catalogue knows it (the cryptographic erase condition does)."""
+    return _(text)
+
+
+def _verify_method(value: str | None) -> str:
+    return {"pattern": _("the written pattern"), "uniform-fill": _("a uniform fill"),
+            "markers": _("marker blocks written before the erase: all gone"),
+            "before-after": _("samples read before the erase: all changed"),
+            "scrambled-or-fill": _("ciphertext or the drive's deallocated value")}.get(
+        value or "", "—")
+
+
 def _media_type(value: str) -> str:
     return {"magnetic": _("magnetic (hard disk)"), "flash": _("flash (SSD, NVMe, eMMC)"),
             "unknown": _("unknown")}.get(value, value)
@@ -285,22 +299,33 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
 
     pdf.section(_("Sanitization"))
     rate = san.get("throughput_bytes_per_s")
+    standard = " · ".join(x for x in (san.get("standard"), san.get("technique_standard")) if x)
     pdf.rows([
         (_("NIST level"), level_word(san["level"])),
         (_("Result"), status_badge(status)),
+        (_("Standard"), _text(standard or None)),
         (_("Method"), _text(san["method"])),
         (_("Technique"), technique_word(san["technique"])),
         (_("Pattern"), _text(san["pattern"])),
-        (_("Tool"), _text(san["tool"])),
+        (_("Tool"), _text(san.get("tool_version") or san["tool"])),
+        (_("Resumed"), "—" if san.get("resumed") is None else
+         _("yes: an operation already running was waited for") if san["resumed"] else _("no")),
         (_("Started"), _dt(san["started_at"])),
         (_("Ended"), _dt(san["ended_at"])),
         (_("Duration"), _duration(san["seconds"])),
         (_("Bytes written"), format_size(san["bytes_written"]) if san["bytes_written"]
-         else _("none (done by the drive's firmware)") if san["technique"] in
-         ("block erase", "cryptographic erase") else "0"),
+         else _("none (done by the drive's firmware)") if san["method"] not in
+         (None, "overwrite") else "0"),
         (_("Throughput"), format_rate(rate) if rate else "—"),
         (_("I/O errors"), format_number(len(san["io_errors"]), 0)),
     ])
+    commands = [" ".join(c["argv"]) + ("" if c["returncode"] == 0 else
+                                       "  → " + _("exit status {n}").format(n=c["returncode"]))
+                for c in san.get("commands") or []]
+    if commands:
+        pdf.rows([(_("Commands"), "\n".join(commands[-4:]))], columns=1)
+    if san.get("condition"):
+        pdf.rows([(_("Condition"), _known(san["condition"]))], columns=1)
     if san["errors"]:
         pdf.rows([(_("Errors"), "\n".join(san["errors"][:6]))], columns=1)
 
@@ -313,6 +338,9 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
          format_number(share * 100, 2) + "\u00a0%"),
         (_("Bytes checked"), format_size(ver["bytes_checked"]) if ver["bytes_checked"]
          else "0"),
+        (_("Compared"), _verify_method(ver.get("method"))),
+        (_("Ranges read"), "—" if not ver.get("subsections") else
+         format_number(ver["subsections"], 0)),
     ])
 
     pdf.section(_("Operating system image"))
