@@ -12,17 +12,19 @@ from typing import Any
 
 import pytest
 
-from erasure import firmware, methods, runner
+from erasure import firmware, methods, nvme_sysfs, runner
 from erasure.disk import Disk
 from erasure.erase import deallocated_values, erase_disk
 from erasure.methods.base import EraseContext, EraseResult
 from erasure.parse_nvme import parse_id_ns
 from erasure.probe import ProbeOutputs, disk_from_outputs
 from tests.conftest import FIXTURES
+from tests.unit.sysfs_tree import ensure_namespace
 
 SIZE = 4 * 1024 * 1024
 FORMAT_OUT = (FIXTURES / "nvme/qemu-7.2-format-ses1.txt").read_text()
-FORMAT_SES2 = ["nvme", "format", "{image}", "--ses=2", "--lbaf=0", "--force"]
+FORMAT_SES2 = ["nvme", "format", "{image}", "--ses=2", "--lbaf=0", "--force",
+               "--timeout=600000"]
 
 
 def fx(name: str) -> str:
@@ -42,6 +44,7 @@ def sn730_on(image: Path, content: bytes) -> Disk:
                                           nvme_id_ns=fx("nvme/qemu-7.2-id-ns.json")),
                              path=str(image))
     disk.size_bytes, disk.eligible, disk.excluded_reason = SIZE, True, None
+    ensure_namespace(nvme_sysfs.SYSFS, str(image), disk.serial)  # controller nvme0
     return disk
 
 
@@ -56,14 +59,19 @@ def format_does(image: Path, effect: bytes | None) -> Any:
     return answer
 
 
-def argv(image: Path) -> list[str]:
+def argv(image: Path, fake_runner: Any = None) -> list[str]:
+    """The format's argv; with `fake_runner`, also the sanitize log the method reads first
+    (the SN730 has Sanitize: a running one would forbid the format)."""
+    if fake_runner is not None:
+        fake_runner.add(["nvme", "sanitize-log", "/dev/nvme0", "-o", "json"],
+                        fixture="nvme/sanitize-log-2.13-never.json")
     return [a.format(image=image) for a in FORMAT_SES2]
 
 
 def test_blank_drive_crypto_erase_passes(fake_runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     image = tmp_path / "blank.img"
     disk = sn730_on(image, bytes(SIZE))  # new or TRIMmed: reads zeros before
-    fake_runner.add_callable(argv(image), format_does(image, bytes(SIZE)))  # and after
+    fake_runner.add_callable(argv(image, fake_runner), format_does(image, bytes(SIZE)))  # and after
     out = erase_disk(disk, level="purge", method="nvme-format-crypto", verify_mode="sample")
     assert out.status == "erased", out.errors
     assert out.verify.result == "pass" and out.verify.method == "markers"
@@ -73,7 +81,7 @@ def test_blank_drive_crypto_erase_passes(fake_runner, tmp_path: Path) -> None:  
 def test_drive_that_ignored_the_erase_keeps_its_markers(fake_runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     image = tmp_path / "liar.img"
     disk = sn730_on(image, bytes(SIZE))
-    fake_runner.add_callable(argv(image), format_does(image, None))
+    fake_runner.add_callable(argv(image, fake_runner), format_does(image, None))
     out = erase_disk(disk, level="purge", method="nvme-format-crypto", verify_mode="sample")
     assert out.status == "failed" and out.verify.result == "fail"
     assert len(out.verify.mismatches) == 10  # the first ten of 256 reported
@@ -90,7 +98,7 @@ def test_markers_are_journaled_before_they_are_written(fake_runner, tmp_path: Pa
     def journal(event: str, details: dict[str, Any]) -> None:
         seen.append((event, details, image.read_bytes() == original))
 
-    fake_runner.add_callable(argv(image), format_does(image, os.urandom(SIZE)))
+    fake_runner.add_callable(argv(image, fake_runner), format_does(image, os.urandom(SIZE)))
     out = erase_disk(disk, level="purge", method="nvme-format-crypto", verify_mode="sample",
                      ctx=EraseContext(journal=journal))
     assert out.status == "erased", out.errors
