@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 from erasure import blockdev
 from erasure.blockdev import AlignedBuffer, Block
+from erasure.meter import Meter
 from erasure.methods.base import Progress
 from erasure.pattern import Pattern
 from erasure.text import Msg
@@ -307,7 +308,7 @@ def verify(path: str, pattern: Pattern, mode: str, *,
             length = sample_length(size, share, subsections, align)
             ranges = [(o, length) for o in sample_offsets(size, length, subsections, align, seed)]
         total = sum(n for _, n in ranges)
-        meter = _Meter(path, total, progress)
+        meter = Meter(path, total, progress, "verify", 0.1)
         checker = _Checker(fd, pattern, block_size, meter.add)
         try:
             done = blockdev.parallel(blockdev.split(ranges, block_size), block_size, depth,
@@ -332,27 +333,3 @@ def verify(path: str, pattern: Pattern, mode: str, *,
     elif checker.mismatches or checker.read_errors:
         result.result = "fail"
     return result
-
-
-class _Meter:
-    def __init__(self, path: str, total: int, sink: Callable[[Progress], None] | None):
-        self.path, self.total, self.sink = path, total, sink
-        self.done = 0
-        self.start = self.last = time.monotonic()
-        self.lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        with self.lock:
-            self.done += n
-            now = time.monotonic()
-            if now - self.last < 0.1:
-                return
-            self.last = now
-        self.emit()
-
-    def emit(self) -> None:
-        if self.sink is None:
-            return
-        rate = self.done / max(time.monotonic() - self.start, 1e-6)
-        eta = (self.total - self.done) / rate if rate > 0 else None
-        self.sink(Progress(self.path, "verify", self.done, self.total, rate, eta))
