@@ -28,4 +28,9 @@ class Msg(str):
 
     def localise(self, gettext: Callable[[str], str]) -> str:
         text = gettext(self.template)
-        return text.format(**self.params) if self.params else text
+        if not self.params:
+            return text
+        # a message inside a message (a reason) is rendered in the same language
+        params = {k: v.localise(gettext) if isinstance(v, Msg) else v
+                  for k, v in self.params.items()}
+        return text.format(**params)

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help=_("use a bmaptool map: unmapped ranges are left out"))
     b.add_argument("--chunk-mib", type=int, default=4, metavar="N")
     b.add_argument("--level", type=int, default=6, help=_("zstd compression level"))
+    b.add_argument("--raw", action="append", default=[], metavar="PARTITION",
+                   help=_("copy this partition whole, old data included (a number, a "
+                          "partition node, or all)"))
     b.set_defaults(func=run_build)
 
     w = isub.add_parser("write", parents=[common], help=_("write an image onto a disk and verify it"))
@@ -100,7 +103,13 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         result = build.build_image(args.source, args.out, name=args.name,
                                    version=args.image_version, sign_key=key, bmap=args.bmap,
-                                   chunk_bytes=args.chunk_mib << 20, level=args.level)
+                                   chunk_bytes=args.chunk_mib << 20, level=args.level,
+                                   raw=raw_partitions(args.raw))
+    except build.BuildRefused as exc:
+        for reason in exc.reasons:
+            warn("  " + tr(reason))
+        raise Refused(_("{path}: nothing was built, the partitions above cannot be imaged by "
+                        "their used blocks").format(path=args.source)) from None
     except build.BuildError as exc:
         raise UsageError(tr(exc.message)) from None
     if args.json:
@@ -117,6 +126,20 @@ def run_build(args: argparse.Namespace) -> int:
     if not d["signed"]:
         warn(_("warning: the image is not signed (--sign-key): appliances will refuse it"))
     return EXIT_OK
+
+
+def raw_partitions(values: list[str]) -> list[str]:
+    """--raw values as partition numbers: "3", "/dev/sda3", "/dev/nvme0n1p3" -> "3"."""
+    import re
+
+    out = []
+    for value in values:
+        m = re.fullmatch(r"all|\d+|.*?\D(\d+)", value)
+        if m is None:
+            raise UsageError(_("--raw {value}: give a partition number, a partition node or "
+                               "all").format(value=value))
+        out.append(m.group(1) or m.group(0))
+    return out
 
 
 # ---------------------------------------------------------------- write
