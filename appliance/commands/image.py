@@ -1,6 +1,8 @@
-"""`ardoise image build|write|hash` (CLI contract in DESIGN.md).
+"""`ardoise image build|capture|write|hash` (CLI contract in DESIGN.md).
 
     ardoise image build SOURCE.img --out DIR [--name N --version V] [--sign-key K] [--bmap F]
+                        [--raw PARTITION]...
+    ardoise image capture DEVICE --out DIR [--sign-key K] [--raw PARTITION]... (capture.py)
     ardoise image write MANIFEST(path|URL) DEVICE [--trust PUBKEY.pem]... [--yes] [--json]
     ardoise image hash DEVICE --manifest MANIFEST [--trust PUBKEY.pem]... [--json]
 
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("image", help=_("build, write and check OS images"))
-    isub = p.add_subparsers(dest="image_command", metavar="build|write|hash",
+    isub = p.add_subparsers(dest="image_command", metavar="build|capture|write|hash",
                             parser_class=type(p))
     isub.required = True
 
@@ -80,22 +82,30 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     h.add_argument("--workers", type=int, default=4, metavar="N")
     h.set_defaults(func=run_hash)
 
+    from appliance.commands import capture
+
+    capture.register(isub, common)
+
 
 # ---------------------------------------------------------------- build
+
+
+def load_sign_key(path: Path | None) -> Any:
+    if path is None:
+        return None
+    try:
+        from appliance.certificate import CertificateError, load_private_pem
+
+        return load_private_pem(path.read_bytes())
+    except (OSError, ValueError, CertificateError) as exc:
+        raise UsageError(_("cannot read signing key {path}: {error}")
+                         .format(path=path, error=exc)) from None
 
 
 def run_build(args: argparse.Namespace) -> int:
     from appliance.imaging import build
 
-    key = None
-    if args.sign_key is not None:
-        try:
-            from appliance.certificate import CertificateError, load_private_pem
-
-            key = load_private_pem(args.sign_key.read_bytes())
-        except (OSError, ValueError, CertificateError) as exc:
-            raise UsageError(_("cannot read signing key {path}: {error}")
-                             .format(path=args.sign_key, error=exc)) from None
+    key = load_sign_key(args.sign_key)
     if not args.source.is_file() and not args.source.is_block_device():
         raise UsageError(_("{path}: no such image").format(path=args.source))
     if args.chunk_mib < 1 or args.chunk_mib > 64:

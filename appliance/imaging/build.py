@@ -14,6 +14,7 @@ and appended in disk order.
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 import threading
 from collections import deque
@@ -287,8 +288,9 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 def _cell_is_hole(fd: int, off: int, length: int) -> bool:
     try:
         nxt = os.lseek(fd, off, SEEK_DATA)
-    except OSError:  # ENXIO: no data after off
-        return True
+    except OSError as exc:
+        # ENXIO: no data after off; EINVAL: no SEEK_DATA here (a block device), so read it
+        return exc.errno == errno.ENXIO
     return nxt >= off + length
 
 
