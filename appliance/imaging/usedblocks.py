@@ -39,6 +39,7 @@ MS_RESERVED = "E3C9E316-0B5C-4DB8-817D-F92DF00215AE"
 WHOLE_TYPES = {BIOS_BOOT: "bios-boot", MS_RESERVED: "microsoft-reserved"}
 LUKS_MAGIC = b"LUKS\xba\xbe"
 BITLOCKER_MAGIC = b"-FVE-FS-"  # OEM id of a BitLocker volume's boot sector (offset 3)
+EXTENDED = {"05", "0f", "85"}  # MBR extended partition types (a chain of logical ones)
 ENCRYPTED_TYPES = {"crypto_LUKS": "LUKS", "BitLocker": "BitLocker"}
 
 
@@ -158,6 +159,9 @@ def _partition(source: Path, fd: int, part: gpt.Partition, raw: bool
     whole = [(part.start, part.length)]
     if raw:
         return PartInfo(part.number, part.start, part.length, "", "raw"), whole
+    if part.type_guid.lower() in EXTENDED:
+        raise partclone.PartcloneError(Msg("an extended partition: the logical partitions "
+                                           "inside it are not read yet"))
     kind = WHOLE_TYPES.get(part.type_guid.upper())
     if kind is not None:
         return PartInfo(part.number, part.start, part.length, "", kind), whole

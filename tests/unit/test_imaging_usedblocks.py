@@ -179,3 +179,33 @@ def test_bios_boot_kept_whole_and_swap_by_its_header(tmp_path: Path,
         os.close(fd)
     assert [p.action for p in layout.parts] == ["bios-boot", "swap-header"]
     assert layout.kept == [(0, 34 * 512), (MiB, MiB + 4096)]
+
+
+def test_mbr_extended_partition_is_refused(tmp_path: Path) -> None:
+    img = tmp_path / "d.img"
+    with open(img, "wb") as fh:
+        fh.truncate(4 * MiB)
+    table = gpt.PartitionTable("mbr", 512, [gpt.Partition(1, MiB, 2 * MiB, "0f")], [(0, 512)])
+    fd = os.open(img, os.O_RDONLY)
+    try:
+        with pytest.raises(usedblocks.Refused, match="an extended partition"):
+            usedblocks.scan(img, fd, 4 * MiB, table)
+        # an MBR disk with blank boot code: no boot gap kept
+        assert usedblocks.scan(img, fd, 4 * MiB, table, raw=["all"]).kept == [
+            (0, 512), (MiB, 2 * MiB)]
+    finally:
+        os.close(fd)
+
+
+def test_mbr_boot_code_keeps_the_gap_before_the_first_partition(tmp_path: Path) -> None:
+    img = tmp_path / "d.img"
+    with open(img, "wb") as fh:
+        fh.truncate(4 * MiB)
+        fh.write(b"\xeb\x63\x90")  # a boot loader's first jump (GRUB's boot.img starts so)
+    table = gpt.PartitionTable("mbr", 512, [gpt.Partition(1, 2 * MiB, MiB, "83")], [(0, 512)])
+    fd = os.open(img, os.O_RDONLY)
+    try:
+        layout = usedblocks.scan(img, fd, 4 * MiB, table, raw=["1"])
+    finally:
+        os.close(fd)
+    assert layout.kept == [(0, MiB), (2 * MiB, MiB)]
