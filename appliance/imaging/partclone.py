@@ -120,8 +120,8 @@ def used_runs(device: str, fstype: str, offset: int) -> Domain:
                                  program=program, error=str(exc))) from exc
 
 
-def check(device: str, fstype: str) -> None:
-    """Raise PartcloneError unless the file system's own checker finds it clean."""
+def check(device: str, fstype: str) -> str:
+    """The checker's stdout; PartcloneError unless it finds the file system clean."""
     argv = [*FSCK[fstype], device]
     try:
         result = runner.run(argv, timeout=CHECK_TIMEOUT, check=False)
@@ -135,3 +135,4 @@ def check(device: str, fstype: str) -> None:
         raise PartcloneError(Msg("{program} finds errors (exit status {code}): {detail}",
                                  program=argv[0], code=result.returncode,
                                  detail=lines[-1] if lines else ""))
+    return result.stdout

@@ -123,6 +123,10 @@ KINDS = {
     "f2fs": FsKind("f2fs", 128 * MiB, ["mkfs.f2fs", "-q", "-f", "-t", "0"], None),
 }
 
+# FAT16 and FAT12 (blkid names them vfat too; partclone.fat reads all three)
+FAT_VARIANTS = {"fat16": FsKind("vfat", 64 * MiB, ["mkfs.fat", "-F", "16"], _mtools, "0700")}
+FAT12 = FsKind("vfat", 16 * MiB, ["mkfs.fat", "-F", "12"], _mtools, "0700")
+
 
 def make_fs(kind: FsKind, path: Path) -> Path:
     with open(path, "wb") as fh:

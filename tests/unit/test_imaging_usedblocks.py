@@ -209,3 +209,22 @@ def test_mbr_boot_code_keeps_the_gap_before_the_first_partition(tmp_path: Path) 
     finally:
         os.close(fd)
     assert layout.kept == [(0, MiB), (2 * MiB, MiB)]
+
+
+def test_fat12_map_short_of_fsck_count_is_refused(tmp_path: Path) -> None:
+    img = tmp_path / "f12.img"
+    img.write_bytes((FIXTURES / "imaging" / "fat12-16mib.bootsector.bin").read_bytes())
+    report = (FIXTURES / "imaging" / "fat12-16mib.fsck-fat.txt").read_text()
+    domain = partclone.parse_domain(
+        (FIXTURES / "imaging" / "fat12-16mib.partclone-fat-D.txt").read_text())
+    fd = os.open(img, os.O_RDONLY)
+    try:
+        with pytest.raises(partclone.PartcloneError) as exc:
+            usedblocks._fat_cross_check(fd, 0, report, domain)
+        # 257 clusters of 16 sectors of 512 bytes; partclone's map: 0x18A000 bytes
+        assert exc.value.message == ("partclone maps 1613824 bytes as used but fsck.fat "
+                                     "counts 2105344 bytes of used clusters")
+        enough = partclone.Domain(domain.fs_bytes, [(0, 2105344)])
+        usedblocks._fat_cross_check(fd, 0, report, enough)
+    finally:
+        os.close(fd)
