@@ -141,6 +141,8 @@ def _file_system(source: Path, fd: int, part: gpt.Partition, fstype: str) -> lis
         raise partclone.PartcloneError(Msg("the file system is larger than its partition"))
     if fstype == "vfat":
         _fat_cross_check(fd, part.start, report, domain)
+    elif fstype in ("ext2", "ext3", "ext4"):
+        _ext_cross_check(fd, part.start, report, domain)
     tail = min(part.length - domain.fs_bytes, TAIL_KEPT)
     used = [*domain.used, (part.start + domain.fs_bytes, tail)]
     if fstype in ("ext2", "ext3", "ext4"):
@@ -163,6 +165,21 @@ def _fat_cross_check(fd: int, start: int, report: str, domain: partclone.Domain)
         raise partclone.PartcloneError(Msg(
             "partclone maps {have} bytes as used but fsck.fat counts {need} bytes of used "
             "clusters", have=have, need=need))
+
+
+def _ext_cross_check(fd: int, start: int, report: str, domain: partclone.Domain) -> None:
+    """partclone's map must hold at least the blocks e2fsck counts as used (its summary
+    line "NAME: F/F files (...), USED/TOTAL blocks")."""
+    m = re.search(r"(\d+)/(\d+) blocks", report)
+    log_bs = struct.unpack_from("<I", os.pread(fd, 1024, start + 1024), 0x18)[0]
+    if m is None or log_bs > 6:
+        raise partclone.PartcloneError(Msg("e2fsck did not count the used blocks"))
+    need = int(m.group(1)) * (1024 << log_bs)
+    have = sum(n for _, n in domain.used)
+    if have < need:
+        raise partclone.PartcloneError(Msg(
+            "partclone maps {have} bytes as used but e2fsck counts {need} bytes of used "
+            "blocks", have=have, need=need))
 
 
 def _minus(ranges: list[tuple[int, int]], holes: list[tuple[int, int]]

@@ -228,3 +228,19 @@ def test_fat12_map_short_of_fsck_count_is_refused(tmp_path: Path) -> None:
         usedblocks._fat_cross_check(fd, 0, report, enough)
     finally:
         os.close(fd)
+
+
+def test_ext_map_is_checked_against_e2fsck_count(gpt_ext4: Path) -> None:
+    report = (FIXTURES / "imaging" / "gpt-ext4.e2fsck.txt").read_text()
+    domain = partclone.parse_domain(
+        (FIXTURES / "imaging" / "gpt-ext4.partclone-extfs-D.txt").read_text(), PART_START)
+    fd = os.open(gpt_ext4, os.O_RDONLY)
+    try:
+        # 22264 used 1 KiB blocks by e2fsck's count: exactly what partclone maps
+        assert sum(n for _, n in domain.used) == 22264 * 1024
+        usedblocks._ext_cross_check(fd, PART_START, report, domain)
+        short = partclone.Domain(domain.fs_bytes, domain.used[1:])
+        with pytest.raises(partclone.PartcloneError, match="but e2fsck counts 22798336 bytes"):
+            usedblocks._ext_cross_check(fd, PART_START, report, short)
+    finally:
+        os.close(fd)
