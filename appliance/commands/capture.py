@@ -32,6 +32,8 @@ def register(isub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
                    help=_("copy this partition whole, old data included (a number, a "
                           "partition node, or all)"))
     c.add_argument("--level", type=int, default=6, help=_("zstd compression level"))
+    c.add_argument("--drop-page-files", action="store_true",
+                   help=_("write NTFS pagefile.sys, swapfile.sys and hiberfil.sys as zeros"))
     c.set_defaults(func=run_capture)
 
 
@@ -64,6 +66,7 @@ def run_capture(args: argparse.Namespace) -> int:
         result = capture.capture(args.device, args.out, name=args.name,
                                  version=args.image_version, sign_key=key,
                                  raw=raw_partitions(args.raw), level=args.level,
+                                 drop_page_files=args.drop_page_files,
                                  progress=_Reading(args.device))
     except capture.CaptureError as exc:
         if exc.refused:

@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     b.add_argument("--raw", action="append", default=[], metavar="PARTITION",
                    help=_("copy this partition whole, old data included (a number, a "
                           "partition node, or all)"))
+    b.add_argument("--drop-page-files", action="store_true",
+                   help=_("write NTFS pagefile.sys, swapfile.sys and hiberfil.sys as zeros"))
     b.set_defaults(func=run_build)
 
     w = isub.add_parser("write", parents=[common], help=_("write an image onto a disk and verify it"))
@@ -114,7 +116,8 @@ def run_build(args: argparse.Namespace) -> int:
         result = build.build_image(args.source, args.out, name=args.name,
                                    version=args.image_version, sign_key=key, bmap=args.bmap,
                                    chunk_bytes=args.chunk_mib << 20, level=args.level,
-                                   raw=raw_partitions(args.raw))
+                                   raw=raw_partitions(args.raw),
+                                   drop_page_files=args.drop_page_files)
     except build.BuildRefused as exc:
         for reason in exc.reasons:
             warn("  " + tr(reason))

@@ -85,15 +85,15 @@ class BuildResult:
         }
 
 
-def free_map(source: Path, fd: int, size: int, bmap: Path | None, raw: Collection[str] = ()
-             ) -> tuple[gpt.PartitionTable, list[fsmap.FreeExtent],
+def free_map(source: Path, fd: int, size: int, bmap: Path | None, raw: Collection[str] = (),
+             drop_page_files: bool = False) -> tuple[gpt.PartitionTable, list[fsmap.FreeExtent],
                         list[usedblocks.PartInfo] | None]:
     """(partition table, sorted free extents, what was done with each partition)."""
     table = gpt.read_table(fd, size)
     if bmap is not None:
         return table, _unguarded(fsmap.bmap_free_extents(bmap, size), table), None
     try:
-        layout = usedblocks.scan(source, fd, size, table, raw)
+        layout = usedblocks.scan(source, fd, size, table, raw, drop_page_files)
     except usedblocks.Refused as exc:
         raise BuildRefused(exc.reasons) from exc
     except (partclone.PartcloneError, runner.CommandError, runner.CommandNotFound,
@@ -225,8 +225,10 @@ def build_image(source: Path, out_dir: Path, name: str | None = None, version: s
                 sign_key: Ed25519PrivateKey | None = None, bmap: Path | None = None,
                 chunk_bytes: int = CHUNK_BYTES, level: int = 6, workers: int | None = None,
                 logical_block_size: int = 512, raw: Collection[str] = (),
+                drop_page_files: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> BuildResult:
-    """raw: partition numbers to copy whole (old data included), or "all"."""
+    """raw: partition numbers to copy whole (old data included), or "all";
+    drop_page_files: NTFS pagefile.sys, swapfile.sys, hiberfil.sys written as zeros."""
     import time
 
     started = time.monotonic()
@@ -244,7 +246,7 @@ def build_image(source: Path, out_dir: Path, name: str | None = None, version: s
             raise BuildError(Msg("{path}: size {size} is not a multiple of {lbs} bytes",
                                  path=str(source), size=size, lbs=logical_block_size))
         try:
-            table, free, parts = free_map(source, fd, size, bmap, raw)
+            table, free, parts = free_map(source, fd, size, bmap, raw, drop_page_files)
         except fsmap.MapError as exc:
             raise BuildError(exc.message) from exc
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -64,8 +64,8 @@ def check_source(device: str) -> discovery.Disk:
 
 def capture(device: str, out_dir: Path, name: str | None = None, version: str = "1",
             sign_key: Ed25519PrivateKey | None = None, raw: Collection[str] = (),
-            level: int = 6, progress: Callable[[int, int], None] | None = None
-            ) -> build.BuildResult:
+            level: int = 6, drop_page_files: bool = False,
+            progress: Callable[[int, int], None] | None = None) -> build.BuildResult:
     """Build the image of a whole disk; raises CaptureError, build.BuildRefused,
     build.BuildError."""
     disk = check_source(device)
@@ -74,5 +74,6 @@ def capture(device: str, out_dir: Path, name: str | None = None, version: str = 
     return build.build_image(Path(disk.path), out_dir,
                              name=name or Path(disk.path).name, version=version,
                              sign_key=sign_key, raw=raw, level=level,
+                             drop_page_files=drop_page_files,
                              logical_block_size=logical_block_size(disk.path),
                              progress=progress)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.imaging import fsmap, gpt, partclone
+from appliance.imaging import fsmap, gpt, ntfsfiles, partclone
 from erasure import runner
 from erasure.text import Msg
 
@@ -133,10 +133,14 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _file_system(source: Path, fd: int, part: gpt.Partition, fstype: str) -> list[tuple[int, int]]:
+def _file_system(source: Path, fd: int, part: gpt.Partition, fstype: str,
+                 drop_page_files: bool) -> list[tuple[int, int]]:
+    dropped: list[tuple[int, int]] = []
     with read_only_loop(source, part.start, part.length) as dev:
         report = partclone.check(dev, fstype)
         domain = partclone.used_runs(dev, fstype, part.start)
+        if drop_page_files and fstype == "ntfs":
+            dropped = ntfsfiles.page_file_ranges(dev, fd, part.start)
     if domain.fs_bytes > part.length:
         raise partclone.PartcloneError(Msg("the file system is larger than its partition"))
     if fstype == "vfat":
@@ -147,7 +151,7 @@ def _file_system(source: Path, fd: int, part: gpt.Partition, fstype: str) -> lis
     used = [*domain.used, (part.start + domain.fs_bytes, tail)]
     if fstype in ("ext2", "ext3", "ext4"):
         used = _minus(used, fsmap.ext_backup_reserved_gdt(fd, part.start))
-    return used
+    return _minus(used, dropped) if dropped else used
 
 
 def _fat_cross_check(fd: int, start: int, report: str, domain: partclone.Domain) -> None:
@@ -192,7 +196,7 @@ def _minus(ranges: list[tuple[int, int]], holes: list[tuple[int, int]]
     return out
 
 
-def _partition(source: Path, fd: int, part: gpt.Partition, raw: bool
+def _partition(source: Path, fd: int, part: gpt.Partition, raw: bool, drop_page_files: bool
                ) -> tuple[PartInfo, list[tuple[int, int]]]:
     whole = [(part.start, part.length)]
     if raw:
@@ -217,14 +221,15 @@ def _partition(source: Path, fd: int, part: gpt.Partition, raw: bool
         raise partclone.PartcloneError(
             Msg("unknown file system ({fstype})", fstype=fstype) if fstype
             else Msg("no file system found"))
-    kept = _file_system(source, fd, part, fstype)
+    kept = _file_system(source, fd, part, fstype, drop_page_files)
     return PartInfo(part.number, part.start, part.length, fstype, "file-system"), kept
 
 
 def scan(source: Path, fd: int, size: int, table: gpt.PartitionTable,
-         raw: Collection[str] = ()) -> Layout:
+         raw: Collection[str] = (), drop_page_files: bool = False) -> Layout:
     """The layout of what to keep; raises Refused listing every partition it cannot map.
-    raw: partition numbers (as strings) to copy whole, or "all"."""
+    raw: partition numbers (as strings) to copy whole, or "all"; drop_page_files: NTFS
+    page, swap and hibernation files are written as zeros (ntfsfiles.py)."""
     parts = table.partitions or [gpt.Partition(0, 0, size)]
     unknown = sorted(set(raw) - {"all"} - {str(p.number) for p in parts})
     if unknown:
@@ -242,7 +247,8 @@ def scan(source: Path, fd: int, size: int, table: gpt.PartitionTable,
                                number=part.number))
             continue
         try:
-            info, ranges = _partition(source, fd, part, "all" in raw or str(part.number) in raw)
+            info, ranges = _partition(source, fd, part, "all" in raw or str(part.number) in raw,
+                                      drop_page_files)
         except partclone.PartcloneError as exc:
             reasons.append(Msg("partition {number}: {reason} (--raw {number} copies it whole, "
                                "old data included)", number=part.number, reason=exc.message)

@@ -220,3 +220,39 @@ def test_partclone_not_installed_is_said(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("PATH", str(empty))
     with pytest.raises(build.BuildRefused, match="partclone.fat is not installed"):
         build.build_image(disk, tmp_path / "out")
+
+
+def test_page_files_left_out_when_asked(tmp_path: Path) -> None:
+    """pagefile.sys and hiberfil.sys hold old memory: with drop_page_files their clusters
+    are zeros in the image, the files stay (same size, now zeros), the rest is intact."""
+    fs = gs.KINDS["ntfs"]
+    part = gs.make_fs(fs, tmp_path / "n.part")
+    secret = b"OLD-MEMORY-PAGE-" * 256  # 4 KiB
+    with gs.mounted(["ntfs-3g"], part) as where:
+        (where / "pagefile.sys").write_bytes(secret * 300)
+        (where / "hiberfil.sys").write_bytes(secret * 100)
+    disk = gs.make_disk(tmp_path / "d.img", [(fs, part, fs.size, "0700")])
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "pub.pem").write_bytes(public_pem(key.public_key()))
+
+    def stored(result: build.BuildResult) -> int:
+        data = result.data_path.read_bytes()
+        dctx = zstandard.ZstdDecompressor()
+        return sum(dctx.decompress(data[c.data_offset:c.data_offset + c.data_length])
+                   .count(b"OLD-MEMORY-PAGE-") for c in result.manifest.chunks)
+
+    assert stored(build.build_image(disk, tmp_path / "a", name="a")) >= 400 * 256
+    result = build.build_image(disk, tmp_path / "b", name="b", sign_key=key,
+                               drop_page_files=True)
+    assert stored(result) == 0
+    with loop_box("golden-") as loops:
+        dev, backing = loops.make(result.manifest.image_bytes, "target")
+        r = write_image(str(result.manifest_path), dev, [tmp_path / "pub.pem"], workers=2)
+        assert r.status == "imaged", r.errors
+        written = _extract(backing, MiB, fs.size, tmp_path / "written.part")
+    assert _read_files("ntfs", written, tmp_path) == gs.expected()
+    with gs.mounted(["ntfs-3g", "-o", "ro"], written) as where:
+        page = (where / "pagefile.sys").read_bytes()
+        assert len(page) == len(secret) * 300 and page.count(0) == len(page)
+    check = gs.sh("ntfsfix", "--no-action", str(written), check=False)
+    assert check.returncode == 0, check.stdout

@@ -244,3 +244,23 @@ def test_ext_map_is_checked_against_e2fsck_count(gpt_ext4: Path) -> None:
             usedblocks._ext_cross_check(fd, PART_START, report, short)
     finally:
         os.close(fd)
+
+
+def test_page_file_clusters_from_ntfsinfo(tmp_path: Path, fake_runner: FakeRunner) -> None:
+    from appliance.imaging import ntfsfiles
+
+    text = (FIXTURES / "imaging" / "ntfs-pagefile.ntfsinfo.txt").read_text()
+    assert ntfsfiles.parse_runlists(text) == [(0x2200, 0x2DD)]
+    img = tmp_path / "p.img"
+    img.write_bytes(bytes(MiB) + (FIXTURES / "imaging" / "ntfs-64mib.bootsector.bin").read_bytes())
+    fake_runner.add(["ntfsinfo", "-F", "/pagefile.sys", "-v", LOOP], stdout=text)
+    missing = (FIXTURES / "imaging" / "ntfs-no-hiberfil.ntfsinfo.stderr.txt").read_text()
+    for path in ("/swapfile.sys", "/hiberfil.sys"):
+        fake_runner.add(["ntfsinfo", "-F", path, "-v", LOOP], stderr=missing)
+    fd = os.open(img, os.O_RDONLY)
+    try:
+        assert ntfsfiles.cluster_bytes(fd, MiB) == 4096
+        assert ntfsfiles.page_file_ranges(LOOP, fd, MiB) == [(MiB + 0x2200 * 4096, 0x2DD * 4096)]
+        assert ntfsfiles.cluster_bytes(fd, 0) == 0  # not an NTFS boot sector
+    finally:
+        os.close(fd)
