@@ -1,9 +1,9 @@
-"""`ardoise image capture DEVICE --out DIR [--sign-key K] [--raw PARTITION]... [--json]`
+"""`ardoise image capture DEVICE --out DIR|URL [--sign-key K] [--raw PARTITION]... [--json]`
 
 Capture a reference machine's whole disk into a signed image (the same format and rules as
 `image build`); the disk is only read. Progress on stderr; with --json the result on stdout.
 
-Exit codes: 0 captured; 2 bad input (not a whole disk, bad key, --out not a directory);
+Exit codes: 0 captured; 1 the upload to URL failed; 2 bad input (not a whole disk, bad key, --out not a directory);
 3 refused, nothing built (the disk is in use, or a partition is unknown, damaged or
 encrypted and not named with --raw).
 """
@@ -14,7 +14,7 @@ import argparse
 import threading
 from pathlib import Path
 
-from appliance.errors import EXIT_OK, Refused, UsageError
+from appliance.errors import EXIT_FAILED, EXIT_OK, Refused, UsageError
 from appliance.i18n import _, format_size, tr
 from appliance.output import emit_json, say, warn
 
@@ -23,7 +23,8 @@ def register(isub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     c = isub.add_parser("capture", parents=[common],
                         help=_("capture a reference machine's disk into a signed image"))
     c.add_argument("device", metavar="DEVICE")
-    c.add_argument("--out", type=Path, required=True, metavar="DIR")
+    c.add_argument("--out", required=True, metavar="DIR|URL",
+                   help=_("a directory, or an http(s) URL to PUT the image under"))
     c.add_argument("--name", default=None)
     c.add_argument("--version", dest="image_version", default="1", metavar="V")
     c.add_argument("--sign-key", type=Path, default=None, metavar="K",
@@ -57,13 +58,13 @@ class _Reading:
 
 def run_capture(args: argparse.Namespace) -> int:
     from appliance.commands.image import load_sign_key, raw_partitions
-    from appliance.imaging import build, capture
+    from appliance.imaging import build, capture, upload
 
     key = load_sign_key(args.sign_key)
-    if args.out.exists() and not args.out.is_dir():
+    if not capture.is_url(args.out) and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(_("--out {path}: not a directory").format(path=args.out))
     try:
-        result = capture.capture(args.device, args.out, name=args.name,
+        result, manifest, data = capture.capture(args.device, args.out, name=args.name,
                                  version=args.image_version, sign_key=key,
                                  raw=raw_partitions(args.raw), level=args.level,
                                  drop_page_files=args.drop_page_files,
@@ -79,7 +80,10 @@ def run_capture(args: argparse.Namespace) -> int:
                         "their used blocks").format(path=args.device)) from None
     except build.BuildError as exc:
         raise UsageError(tr(exc.message)) from None
-    d = result.to_dict()
+    except upload.UploadError as exc:
+        warn(_("ardoise: {error}").format(error=tr(exc.message)))
+        return EXIT_FAILED
+    d = {**result.to_dict(), "manifest": manifest, "data": data}
     if args.json:
         emit_json(d)
         return EXIT_OK

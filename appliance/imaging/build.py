@@ -226,9 +226,11 @@ def build_image(source: Path, out_dir: Path, name: str | None = None, version: s
                 chunk_bytes: int = CHUNK_BYTES, level: int = 6, workers: int | None = None,
                 logical_block_size: int = 512, raw: Collection[str] = (),
                 drop_page_files: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> BuildResult:
+                progress: Callable[[int, int], None] | None = None,
+                open_data: Callable[[Path], Any] | None = None) -> BuildResult:
     """raw: partition numbers to copy whole (old data included), or "all";
-    drop_page_files: NTFS pagefile.sys, swapfile.sys, hiberfil.sys written as zeros."""
+    drop_page_files: NTFS pagefile.sys, swapfile.sys, hiberfil.sys written as zeros;
+    open_data: where the data file goes (default: open(path, "wb"); upload.PutStream)."""
     import time
 
     started = time.monotonic()
@@ -252,7 +254,8 @@ def build_image(source: Path, out_dir: Path, name: str | None = None, version: s
         out_dir.mkdir(parents=True, exist_ok=True)
         data_path = out_dir / f"{name}.data"
         manifest_path = out_dir / f"{name}.manifest.json"
-        chunks, zeros, data_bytes = _stream(fd, size, free, table.table_ranges, data_path,
+        sink = (open_data or (lambda p: open(p, "wb")))(data_path)
+        chunks, zeros, data_bytes = _stream(fd, size, free, table.table_ranges, sink,
                                             chunk_bytes, level,
                                             workers or max(2, os.cpu_count() or 2), progress)
     finally:
@@ -297,7 +300,7 @@ def _cell_is_hole(fd: int, off: int, length: int) -> bool:
 
 
 def _stream(fd: int, size: int, free: list[fsmap.FreeExtent], table: list[tuple[int, int]],
-            data_path: Path, chunk_bytes: int, level: int, workers: int,
+            sink: Any, chunk_bytes: int, level: int, workers: int,
             progress: Callable[[int, int], None] | None
             ) -> tuple[list[Chunk], list[Extent], int]:
     starts = [e.offset for e in free]
@@ -322,7 +325,7 @@ def _stream(fd: int, size: int, free: list[fsmap.FreeExtent], table: list[tuple[
             chunks.append(Chunk(len(chunks), off, length, digest, data_offset, len(frame), role))
             data_offset += len(frame)
 
-    with open(data_path, "wb") as out, ThreadPoolExecutor(workers) as pool:
+    with sink as out, ThreadPoolExecutor(workers) as pool:
         for off in range(0, size, chunk_bytes):
             length = min(chunk_bytes, size - off)
             n_blocks = -(-length // BLOCK)

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import stat
 import struct
+import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance.imaging import build
+from appliance.imaging import build, upload
 from erasure import discovery
 from erasure.text import Msg
 
@@ -62,18 +66,38 @@ def check_source(device: str) -> discovery.Disk:
     return disk
 
 
-def capture(device: str, out_dir: Path, name: str | None = None, version: str = "1",
+def is_url(out: str) -> bool:
+    return out.startswith(("http://", "https://"))
+
+
+def capture(device: str, out: str, name: str | None = None, version: str = "1",
             sign_key: Ed25519PrivateKey | None = None, raw: Collection[str] = (),
             level: int = 6, drop_page_files: bool = False,
-            progress: Callable[[int, int], None] | None = None) -> build.BuildResult:
-    """Build the image of a whole disk; raises CaptureError, build.BuildRefused,
-    build.BuildError."""
+            progress: Callable[[int, int], None] | None = None
+            ) -> tuple[build.BuildResult, str, str]:
+    """Build the image of a whole disk into a directory, or PUT it under an http(s) URL
+    (the data streamed as it is built, then the manifest); raises CaptureError,
+    build.BuildRefused, build.BuildError, upload.UploadError. Returns the result and where
+    its manifest and data file now are."""
     disk = check_source(device)
-    if out_dir.resolve().is_relative_to(Path("/dev")):
-        raise CaptureError(Msg("--out must be a directory, not a device"))
-    return build.build_image(Path(disk.path), out_dir,
-                             name=name or Path(disk.path).name, version=version,
-                             sign_key=sign_key, raw=raw, level=level,
-                             drop_page_files=drop_page_files,
-                             logical_block_size=logical_block_size(disk.path),
-                             progress=progress)
+    options: dict[str, Any] = {
+        "name": name or Path(disk.path).name, "version": version, "sign_key": sign_key,
+        "raw": raw, "level": level, "drop_page_files": drop_page_files,
+        "logical_block_size": logical_block_size(disk.path), "progress": progress}
+    if not is_url(out):
+        if Path(out).resolve().is_relative_to(Path("/dev")):
+            raise CaptureError(Msg("--out must be a directory, not a device"))
+        result = build.build_image(Path(disk.path), Path(out), **options)
+        return result, str(result.manifest_path), str(result.data_path)
+    base = out if out.endswith("/") else out + "/"
+    staging = Path(tempfile.mkdtemp(prefix="ardoise-capture-"))
+    try:
+        result = build.build_image(Path(disk.path), staging,
+                                   open_data=lambda p: upload.PutStream(urljoin(base, p.name)),
+                                   **options)
+        upload.put_bytes(urljoin(base, result.manifest_path.name),
+                         result.manifest_path.read_bytes())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return (result, urljoin(base, result.manifest_path.name),
+            urljoin(base, result.data_path.name))

@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -77,3 +81,77 @@ def test_capture_refuses_a_mounted_disk_and_bad_input(tmp_path: Path) -> None:
         assert [(p["number"], p["fstype"]) for p in doc["partitions"]] == [(0, "ext4")]
     assert _cli("image", "capture", str(part), "--out", str(tmp_path / "x")).returncode == 2
     assert _cli("image", "capture", "/dev/nonexistent", "--out", str(tmp_path)).returncode == 2
+
+
+class _PutHandler(BaseHTTPRequestHandler):
+    """Stores each PUT body (chunked or with a length) under the server's folder."""
+
+    def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+        folder: Path = self.server.folder  # type: ignore[attr-defined]
+        if self.server.status != 201:  # type: ignore[attr-defined]
+            self.send_response(self.server.status)  # type: ignore[attr-defined]
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
+        body = bytearray()
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while (size := int(self.rfile.readline().split(b";")[0].strip(), 16)):
+                body += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+        else:
+            body += self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        (folder / Path(self.path).name).write_bytes(body)
+        self.server.puts.append((self.path, len(body)))  # type: ignore[attr-defined]
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _put_server(folder: Path, status: int = 201) -> Iterator[tuple[str, ThreadingHTTPServer]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PutHandler)
+    server.folder, server.status, server.puts = folder, status, []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/images/", server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_capture_to_an_http_put_target(tmp_path: Path) -> None:
+    fs = gs.KINDS["vfat"]
+    part = gs.make_fs(fs, tmp_path / "esp.part")
+    disk = gs.make_disk(tmp_path / "ref.img", [(fs, part, fs.size, "ef00")])
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "k.pem").write_bytes(private_pem(key))
+    (tmp_path / "pub.pem").write_bytes(public_pem(key.public_key()))
+    got = tmp_path / "server"
+    got.mkdir()
+    with loop_box("golden-cap-") as loops:
+        source, _ = loops.make(0, "ref", backing=disk)
+        with _put_server(got) as (url, server):
+            r = _cli("image", "capture", source, "--out", url, "--name", "esp",
+                     "--sign-key", str(tmp_path / "k.pem"), "--json")
+            assert r.returncode == 0, r.stderr
+            doc = json.loads(r.stdout)
+            assert doc["manifest"] == url + "esp.manifest.json"
+            # the data first (streamed), the manifest once the data is complete
+            assert [p for p, _ in server.puts] == ["/images/esp.data",  # type: ignore[attr-defined]
+                                                   "/images/esp.manifest.json"]
+        assert (got / "esp.data").stat().st_size == doc["data_bytes"]
+        target, backing = loops.make(disk.stat().st_size, "target")
+        w = _cli("image", "write", str(got / "esp.manifest.json"), target, "--trust",
+                 str(tmp_path / "pub.pem"), "--yes", "--no-certificate")
+        assert w.returncode == 0, w.stderr
+        assert count_markers(backing) == 0
+        with _put_server(tmp_path, status=507) as (url, server):
+            r = _cli("image", "capture", source, "--out", url)
+            assert r.returncode == 1
+            assert "HTTP 507" in r.stderr
