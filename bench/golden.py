@@ -1,6 +1,7 @@
-"""Golden image benchmark: ardoise image build/write against partclone + zstd (Clonezilla's
-way) and bmaptool, on Windows-like (ESP + MSR + NTFS) and ext4 reference disks whose free
-space holds an old owner's data.
+"""Golden images: ardoise image data and write vs partclone + zstd and bmaptool.
+
+Windows-like (ESP + MSR + NTFS) and ext4 reference disks whose free space holds an old
+owner's data; partclone + zstd is Clonezilla's way.
 
 Each reference disk is filled with random bytes (the previous owner), then partitioned,
 formatted without zeroing, filled with real files (copied from /usr through ntfs-3g or
