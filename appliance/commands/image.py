@@ -121,6 +121,9 @@ def run_build(args: argparse.Namespace) -> int:
         raise UsageError(_("{path}: no such image").format(path=args.source))
     if args.chunk_mib < 1 or args.chunk_mib > 64:
         raise UsageError(_("--chunk-mib must be between 1 and 64"))
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(_("{path} is a file: --out names the directory the image goes to")
+                         .format(path=args.out))
     try:
         result = build.build_image(args.source, args.out, name=args.name,
                                    version=args.image_version, sign_key=key, bmap=args.bmap,
