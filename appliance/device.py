@@ -13,8 +13,6 @@ put of the same record is a no-op).
 
 from __future__ import annotations
 
-import functools
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,14 +22,19 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import __version__, inventory
-from appliance.certificate import CertificateError, key_id, sign
+from appliance.certificate import (
+    DEVICE_SCHEMA_ID,
+    CertificateError,
+    device_schema_errors,
+    key_id,
+    sign,
+)
 from appliance.certify import CertContext, image_build_id, load_key, rfc3339
 from appliance.devicefacts import cpu as cpufacts
 from appliance.devicefacts import edid, firmware, memory, netif, power, storage, win11
 from appliance.spool import Spool
 
-SCHEMA_ID = "ardoise.device/1"
-SCHEMA_PATH = Path(__file__).with_name("device.schema.json")
+SCHEMA_ID = DEVICE_SCHEMA_ID
 SPOOL_DIR = "devices"
 
 
@@ -128,21 +131,8 @@ def build_record(facts: DeviceFacts, context: CertContext | None = None, *,
     }
 
 
-@functools.cache
-def _validator() -> Any:
-    from jsonschema import Draft202012Validator
-
-    schema = json.loads(SCHEMA_PATH.read_text())
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
-
-
 def schema_errors(document: Any) -> list[str]:
-    if isinstance(document, dict) and document.get("schema") != SCHEMA_ID:
-        return [f"schema: unknown device record version {document.get('schema')!r}"]
-    errors = sorted(_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(document)'}: {e.message}"
-            for e in errors]
+    return device_schema_errors(document)
 
 
 def validate(document: Any) -> None:

@@ -1,21 +1,25 @@
-"""`ardoise device [--json] [--config F]`: this machine's intake record (ardoise.device/1).
+"""`ardoise device [--json] [--config F] [--ledger URL]`: this machine's intake record.
 
 Collects the facts (appliance.device), signs them with the appliance key and keeps the
-record in DATA/devices/pending (durable before this prints). --json prints the signed
-record; otherwise a summary for the technician.
+record (ardoise.device/1) in DATA/devices/pending, durable before anything is printed.
+With a ledger (--ledger, else the config's ledger.url, else $ARDOISE_LEDGER) it is sent
+at once; offline it stays pending and `ardoise spool flush` sends it later (exit 1 then:
+a network step failed, the record is safe). --json prints the signed record; otherwise a
+summary for the technician.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from appliance import device
 from appliance.commands.checks import write_error
-from appliance.errors import EXIT_OK
+from appliance.errors import EXIT_FAILED, EXIT_OK
 from appliance.i18n import N_, _, format_number, format_size, set_language, tr
-from appliance.output import emit_json, say
+from appliance.output import emit_json, say, warn
 
 REASONS = {
     "no_tpm": N_("no TPM visible (none, or switched off in the firmware setup)"),
@@ -39,6 +43,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        help=_("record this machine (specs, health, Windows 11) and sign it"))
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help=_("ardoise.yaml (default: ardoise.config= or DATA/ardoise.yaml)"))
+    p.add_argument("--ledger", default=None, metavar="URL",
+                   help=_("ledger address (default: the config's ledger.url)"))
     p.set_defaults(func=run)
 
 
@@ -63,7 +69,33 @@ def run(args: argparse.Namespace) -> int:
             say(line)
         say(_("Device record {id} signed and kept in {path}").format(id=signed["id"],
                                                                     path=path))
-    return EXIT_OK
+    ledger = args.ledger or config.ledger.url or os.environ.get("ARDOISE_LEDGER")
+    if not ledger:
+        return EXIT_OK
+    return deliver(Path(data_dir), ledger, config.ledger.ca_file, signed["id"])
+
+
+def deliver(data_dir: Path, ledger: str, ca: Path | None, record_id: str) -> int:
+    """Send the pending device records now; what the ledger said goes to stderr (stdout may
+    carry the JSON record)."""
+    from appliance.commands.spool import check_url, error_text
+    from appliance.device_uplink import flush
+
+    check_url(ledger)
+    report = flush(data_dir, ledger, ca=str(ca) if ca else None)
+    if record_id in report.sent + report.duplicates:
+        warn(_("Device record delivered to the ledger {url}").format(url=ledger))
+    elif record_id in report.conflicts:
+        warn(_("{id}: conflict: the ledger has another device record with this id").format(
+            id=record_id))
+    elif record_id in report.rejected:
+        warn(_("{id}: rejected: {reason}").format(id=record_id,
+                                                  reason=report.rejected[record_id]))
+    else:
+        warn(_("Device record kept on the stick, not delivered ({error}); "
+               "`ardoise spool flush` sends it later").format(
+                   error=error_text(report.error or "")))
+    return EXIT_OK if report.pending == 0 else EXIT_FAILED
 
 
 def _yes_no(value: bool | None) -> str:
