@@ -13,6 +13,7 @@ put of the same record is a no-op).
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,10 +33,12 @@ from appliance.certificate import (
 from appliance.certify import CertContext, image_build_id, load_key, rfc3339
 from appliance.devicefacts import cpu as cpufacts
 from appliance.devicefacts import edid, firmware, memory, netif, power, storage, win11
-from appliance.spool import Spool
+from appliance.spool import Spool, encode, write_atomic
 
 SCHEMA_ID = DEVICE_SCHEMA_ID
 SPOOL_DIR = "devices"
+CURRENT = "current.json"
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 @dataclass
@@ -153,7 +156,47 @@ def spool(data_dir: Path | str) -> Spool:
     return Spool(data_dir, directory=Path(data_dir) / SPOOL_DIR)
 
 
-def issue(document: dict[str, Any], data_dir: Path | str) -> tuple[dict[str, Any], Path]:
-    """Sign with DATA/keys/appliance.key and put in DATA/devices/pending."""
+def issue(document: dict[str, Any], data_dir: Path | str,
+          boot_id: Path | None = None) -> tuple[dict[str, Any], Path]:
+    """Sign with DATA/keys/appliance.key, put in DATA/devices/pending, and remember it as
+    this boot's machine (the disk certificates issued next name it)."""
     signed = sign_record(document, load_key(data_dir))
-    return signed, spool(data_dir).put(signed)
+    path = spool(data_dir).put(signed)
+    remember(signed, data_dir, boot_id)
+    return signed, path
+
+
+def _boot(boot_id: Path | None) -> str | None:
+    try:
+        return (boot_id or BOOT_ID).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def remember(signed: dict[str, Any], data_dir: Path | str, boot_id: Path | None = None) -> None:
+    """DATA/devices/current.json: this record's id, the boot it was made in and its host.
+    The stick moves from machine to machine; a new boot is a new machine until
+    `ardoise device` runs again."""
+    boot = _boot(boot_id)
+    if boot is None:
+        return
+    note = {"id": signed["id"], "boot_id": boot, "host": signed["host"]}
+    root = spool(data_dir).root
+    write_atomic(root / CURRENT, encode(note), tmp_dir=root / "tmp")
+
+
+def current_id(data_dir: Path | str, host: dict[str, Any] | None,
+               boot_id: Path | None = None) -> str | None:
+    """The device record of the machine running now: made in this boot, for the same host
+    facts; None otherwise."""
+    try:
+        note = json.loads((Path(data_dir) / SPOOL_DIR / CURRENT).read_bytes())
+    except (OSError, ValueError):
+        return None
+    boot = _boot(boot_id)
+    if not isinstance(note, dict) or boot is None or note.get("boot_id") != boot:
+        return None
+    if host is not None and note.get("host") != host:
+        return None
+    record_id = note.get("id")
+    return record_id if isinstance(record_id, str) else None
