@@ -242,3 +242,12 @@ def test_network_interfaces(tmp_path: Path) -> None:
     assert [(n.name, n.kind, n.driver, n.chip_id) for n in found] == [
         ("enp0s31f6", "ethernet", "e1000e", "8086:15bb"), ("wlp2s0", "wifi", "e1000e",
                                                            "8086:15bb")]
+
+
+def test_smartctl_nvme_with_media_errors() -> None:
+    d = storage.parse_smartctl_json(
+        "nvme0n1", (FIXTURES / "smartctl" / "samsung-970evo-nvme-media-errors.json").read_text())
+    assert (d.model, d.size_bytes, d.power_on_hours) == ("Samsung SSD 970 EVO 500GB",
+                                                         500107862016, 12798)
+    assert (d.percentage_used, d.available_spare, d.media_errors) == (3, 99, 7)
+    assert d.smart_passed is True  # the drive's own verdict; the errors are reported beside it
