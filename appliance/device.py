@@ -33,6 +33,7 @@ from appliance.certificate import (
 from appliance.certify import CertContext, image_build_id, load_key, rfc3339
 from appliance.devicefacts import cpu as cpufacts
 from appliance.devicefacts import edid, firmware, memory, netif, power, storage, win11
+from appliance.intake import Intake
 from appliance.spool import Spool, encode, write_atomic
 
 SCHEMA_ID = DEVICE_SCHEMA_ID
@@ -115,8 +116,10 @@ def collect(roots: Roots | None = None) -> DeviceFacts:
 
 
 def build_record(facts: DeviceFacts, context: CertContext | None = None, *,
-                 record_id: str | None = None, issued_at: Any = None) -> dict[str, Any]:
-    """The unsigned ardoise.device/1 document."""
+                 intake: Intake | None = None, record_id: str | None = None,
+                 issued_at: Any = None) -> dict[str, Any]:
+    """The unsigned ardoise.device/1 document; the technician's operator name, when given,
+    is the record's operator (a shared stick's config names one person for all)."""
     context = context or CertContext()
     return {
         "schema": SCHEMA_ID,
@@ -127,9 +130,10 @@ def build_record(facts: DeviceFacts, context: CertContext | None = None, *,
                       "hostname": context.hostname},
         "organisation": context.organisation,
         "location": context.location,
-        "operator": context.operator,
+        "operator": (intake.operator if intake else None) or context.operator,
         "batch": context.batch,
         "donor": context.donor,
+        "intake": intake.to_json() if intake else None,
         **facts.to_json(),
     }
 
