@@ -23,7 +23,7 @@ class Cpu:
     cores: int | None = None  # physical cores, every socket
     threads: int | None = None  # logical processors the kernel runs
     sockets: int | None = None
-    max_mhz: int | None = None
+    max_mhz: int | None = None  # cpufreq's cpuinfo_max_freq; None without cpufreq (a VM)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,18 +71,8 @@ def parse_cpuinfo(text: str) -> Cpu:
         cpu.cores = len(cores)
     elif first.get("cpu cores", "").isdigit():
         cpu.cores = int(first["cpu cores"]) * (cpu.sockets or 1)
-    mhz = [float(b["cpu MHz"]) for b in blocks if _is_float(b.get("cpu MHz"))]
-    if mhz:
-        cpu.max_mhz = round(max(mhz))  # replaced by cpufreq's maximum when the kernel has it
+    # "cpu MHz" is the clock of the moment (an idle laptop shows 400): never a maximum
     return cpu
-
-
-def _is_float(value: str | None) -> bool:
-    try:
-        float(value or "")
-    except ValueError:
-        return False
-    return True
 
 
 def max_mhz(sys_cpu: Path = SYS_CPU) -> int | None:
@@ -101,7 +91,7 @@ def read_cpu(cpuinfo: Path = PROC / "cpuinfo", sys_cpu: Path = SYS_CPU) -> Cpu:
         cpu = parse_cpuinfo(cpuinfo.read_text(errors="replace"))
     except OSError:
         cpu = Cpu()
-    cpu.max_mhz = max_mhz(sys_cpu) or cpu.max_mhz
+    cpu.max_mhz = max_mhz(sys_cpu)
     return cpu
 
 
