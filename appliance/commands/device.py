@@ -134,8 +134,8 @@ def summary(record: dict[str, Any]) -> list[str]:
             maker=s["manufacturer"] or "?", name=s["name"] or "", width=s["native_width"] or "?",
             height=s["native_height"] or "?"))
     tpm = record["tpm"]
-    lines.append(_("TPM: {state}").format(
-        state=(tpm["version"] or _("present")) if tpm["present"] else _("none")))
+    lines.append(_("TPM: {state}").format(state=tpm["version"] or _("present"))
+                 if tpm["present"] else _("TPM: none"))
     lines.append(_("Secure Boot: {state}").format(state=_yes_no(record["secure_boot"]["enabled"])))
     w = record["windows11"]
     verdict = {True: _("eligible"), False: _("not eligible"), None: _("cannot tell")}[w["eligible"]]

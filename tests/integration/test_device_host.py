@@ -75,5 +75,5 @@ def test_people_summary_french(tmp_path: Path) -> None:
     assert f"cœurs, {threads} fils d’exécution" in result.stdout
     if not Path("/sys/class/tpm/tpm0").exists():
         assert "Windows 11 : non admissible" in result.stdout
-        assert "aucun TPM visible" in result.stdout
+        assert "aucun TPM visible" in result.stdout and "TPM : aucun\n" in result.stdout
     assert "Fiche machine" in result.stdout
