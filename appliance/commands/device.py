@@ -17,8 +17,9 @@ from typing import Any
 
 from appliance import device
 from appliance.commands.checks import write_error
-from appliance.errors import EXIT_FAILED, EXIT_OK
+from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
 from appliance.i18n import N_, _, format_number, format_size, set_language, tr
+from appliance.intake import GRADES, MAX_NOTES, MAX_TAG, MISSING_PARTS, Intake
 from appliance.output import emit_json, say, warn
 
 REASONS = {
@@ -45,7 +46,30 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help=_("ardoise.yaml (default: ardoise.config= or DATA/ardoise.yaml)"))
     p.add_argument("--ledger", default=None, metavar="URL",
                    help=_("ledger address (default: the config's ledger.url)"))
+    p.add_argument("--operator", default=None, metavar="NAME",
+                   help=_("who took the machine in (default: the config's operator)"))
+    p.add_argument("--grade", choices=list(GRADES), default=None,
+                   help=_("cosmetic grade, A (like new) to D (damaged)"))
+    p.add_argument("--missing", action="append", choices=list(MISSING_PARTS), default=[],
+                   metavar="PART", help=_("a missing part (repeatable): {parts}").format(
+                       parts=", ".join(MISSING_PARTS)))
+    p.add_argument("--asset-tag", default=None, metavar="TAG", help=_("the asset tag"))
+    p.add_argument("--notes", default=None, metavar="TEXT", help=_("free notes"))
     p.set_defaults(func=run)
+
+
+def intake_from(args: argparse.Namespace) -> Intake | None:
+    """The technician's answers given on the command line; None when none was given (the
+    unattended record)."""
+    given = (args.operator, args.grade, args.missing, args.asset_tag, args.notes)
+    if not any(given):
+        return None
+    intake = Intake.clean(args.operator or "", args.grade, args.missing, args.asset_tag or "",
+                          args.notes or "")
+    if intake.problems():
+        raise UsageError(_("asset tag or notes too long (at most {tag} and {notes} "
+                           "characters)").format(tag=MAX_TAG, notes=MAX_NOTES))
+    return intake
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         set_language(config.language)
     data_dir = config.data or args.data
     facts = device.collect()
-    record = device.build_record(facts, cert_context(config))
+    record = device.build_record(facts, cert_context(config), intake=intake_from(args))
     try:
         signed, path = device.issue(record, data_dir)
     except OSError as exc:
@@ -137,6 +161,10 @@ def summary(record: dict[str, Any]) -> list[str]:
     lines.append(_("TPM: {state}").format(state=tpm["version"] or _("present"))
                  if tpm["present"] else _("TPM: none"))
     lines.append(_("Secure Boot: {state}").format(state=_yes_no(record["secure_boot"]["enabled"])))
+    if (intake := record.get("intake")) is not None:
+        missing = ", ".join(tr(MISSING_PARTS[p]) for p in intake["missing"]) or _("nothing")
+        lines.append(_("Grade: {grade}; missing: {missing}; asset tag: {tag}").format(
+            grade=intake["grade"] or "?", missing=missing, tag=intake["asset_tag"] or "?"))
     w = record["windows11"]
     verdict = {True: _("eligible"), False: _("not eligible"), None: _("cannot tell")}[w["eligible"]]
     lines.append(_("Windows 11: {verdict}").format(verdict=verdict))

@@ -77,3 +77,14 @@ def test_people_summary_french(tmp_path: Path) -> None:
         assert "Windows 11 : non admissible" in result.stdout
         assert "aucun TPM visible" in result.stdout and "TPM : aucun\n" in result.stdout
     assert "Fiche machine" in result.stdout
+
+
+def test_technician_answers_on_the_command_line(tmp_path: Path) -> None:
+    result = _ardoise("device", "--json", "--data", str(tmp_path), "--operator", "Léa",
+                      "--grade", "B", "--missing", "charger", "--asset-tag", "OPQ-004217")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["intake"] == {"operator": "Léa", "grade": "B", "missing": ["charger"],
+                                "asset_tag": "OPQ-004217", "notes": None}
+    bad = _ardoise("device", "--data", str(tmp_path), "--grade", "E")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from appliance import device, i18n
 from appliance.certify import generate_key, load_key
 from appliance.cli import COMMANDS, build_parser
-from appliance.commands.device import summary
+from appliance.commands.device import intake_from, summary
+from appliance.errors import UsageError
+from appliance.intake import Intake
 from tests.conftest import FakeRunner
 from tests.unit.test_device_record import _machine
 
@@ -42,3 +46,26 @@ def test_summary_english_and_french(tmp_path: Path, fake_runner: FakeRunner) -> 
     assert "Windows 11 : non admissible" in fr
     assert "  - moins de 2 cœurs de processeur" in fr
     assert "Mémoire : 16 Gio, modules : 2" in fr
+
+
+def test_intake_options(tmp_path: Path, fake_runner: FakeRunner) -> None:
+    parser = build_parser("device")
+    assert intake_from(parser.parse_args(["device"])) is None  # unattended: no intake
+    args = parser.parse_args(["device", "--operator", " Léa  B. ", "--grade", "C", "--missing",
+                              "pen", "--missing", "charger", "--asset-tag", "OPQ-77\n"])
+    intake = intake_from(args)
+    assert intake == Intake(operator="Léa B.", grade="C", missing=["charger", "pen"],
+                            asset_tag="OPQ-77", notes=None)
+    facts = device.collect(_machine(tmp_path / "m", fake_runner))
+    generate_key(tmp_path / "keys")
+    record = device.sign_record(device.build_record(facts, intake=intake), load_key(tmp_path))
+    assert record["operator"] == "Léa B." and record["intake"]["missing"] == ["charger", "pen"]
+    i18n.set_language("fr")
+    try:
+        assert "État : C ; manque : chargeur, stylet ; inventaire : OPQ-77" in summary(record)
+    finally:
+        i18n.set_language("en")
+    with pytest.raises(UsageError):
+        intake_from(parser.parse_args(["device", "--asset-tag", "X" * 65]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["device", "--grade", "E"])
