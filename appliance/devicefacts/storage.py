@@ -109,7 +109,7 @@ def transport_from_sysfs(block: Path) -> str | None:
         return "mmc"
     if "/usb" in path:
         return "usb"
-    if name.startswith("vd") or "/virtio" in path and "/host" not in path:
+    if name.startswith("vd") or ("/virtio" in path and "/host" not in path):  # not virtio-scsi
         return "virtio"
     if "/ata" in path:
         return "sata"
