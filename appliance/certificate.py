@@ -22,6 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 SCHEMA_ID = "ardoise.certificate/1"
 SCHEMA_PATH = Path(__file__).parent / "certificate.schema.json"
+# The machine's intake record (appliance.device) is signed the same way; its schema lives
+# here too so the ledger checks it without importing the rest of the appliance.
+DEVICE_SCHEMA_ID = "ardoise.device/1"
+DEVICE_SCHEMA_PATH = Path(__file__).parent / "device.schema.json"
 
 
 class CertificateError(Exception):
@@ -140,21 +144,32 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator() -> Any:
+def _validator(path: Path = SCHEMA_PATH) -> Any:
     from jsonschema import Draft202012Validator  # on first use: keeps imports light
 
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = json.loads(path.read_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+def _errors(document: Any, path: Path) -> list[str]:
+    errors = sorted(_validator(path).iter_errors(document), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(document)'}: {e.message}"
+            for e in errors]
 
 
 def schema_errors(document: Any) -> list[str]:
     """Every way the document departs from certificate.schema.json ("path: message")."""
     if isinstance(document, dict) and document.get("schema") != SCHEMA_ID:
         return [f"schema: unknown certificate version {document.get('schema')!r}"]
-    errors = sorted(_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(document)'}: {e.message}"
-            for e in errors]
+    return _errors(document, SCHEMA_PATH)
+
+
+def device_schema_errors(document: Any) -> list[str]:
+    """Every way a device record departs from device.schema.json ("path: message")."""
+    if isinstance(document, dict) and document.get("schema") != DEVICE_SCHEMA_ID:
+        return [f"schema: unknown device record version {document.get('schema')!r}"]
+    return _errors(document, DEVICE_SCHEMA_PATH)
 
 
 def validate(document: Any) -> None:

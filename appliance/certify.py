@@ -420,6 +420,11 @@ def issue(document: dict[str, Any], data_dir: Path | str, *, journal: Journal | 
     if journal is not None and job_id is not None:
         journal.transition(job_id, "certified", certificate_id=document["id"],
                            status=document["sanitization"]["status"])
+    if "device_id" not in document:  # the machine's record, when `ardoise device` made one
+        from appliance.device import current_id
+
+        if device_id := current_id(data_dir, document.get("host")):
+            document = {**document, "device_id": device_id}
     signed = sign_document(document, load_key(data_dir))
     path = (spool or Spool(data_dir)).put(signed)
     if journal is not None and job_id is not None:

@@ -29,7 +29,7 @@ from appliance.i18n import _, posix_language, route_argparse, set_language, tr
 from appliance.paths import default_data_dir
 
 COMMANDS = ("disks", "probe", "wipe", "image", "run", "tui", "cert", "spool", "keygen", "site",
-            "preflight", "audit")
+            "preflight", "audit", "device")
 
 
 class Parser(argparse.ArgumentParser):

@@ -136,6 +136,8 @@ class _Retry(Exception):
 
 
 class Uplink:
+    path = CERTIFICATES  # where deliver() posts; appliance.device_uplink posts device records
+
     def __init__(self, spool: Spool, ledger_url: str, *, ca: str | Path | bool | None = None,
                  session: requests.Session | None = None,
                  timeout: tuple[float, float] = (5.0, 20.0),
@@ -200,7 +202,7 @@ class Uplink:
     def deliver(self, cert_id: str) -> tuple[str, str | None]:
         """POST one certificate. → ("sent"|"duplicate"|"conflict"|"rejected", reason)."""
         document = self.spool.load(cert_id)
-        response = self._post(CERTIFICATES, canonical(document))
+        response = self._post(self.path, canonical(document))
         code = response.status_code
         if code in (200, 201):
             self.spool.mark_sent(cert_id, sync=False)  # flush_once syncs once at the end

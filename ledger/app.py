@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import __version__
 from ledger.api import models
+from ledger.api.device_routes import router as device_router
 from ledger.api.fastpath import SubmitFastPath
 from ledger.api.qc_routes import router as qc_router
 from ledger.api.routes import router as api_router
@@ -90,6 +91,7 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
     app.include_router(api_router)
     app.include_router(tlog_router)
     app.include_router(qc_router)
+    app.include_router(device_router)
     app.include_router(web_router)
     app.include_router(apidocs_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

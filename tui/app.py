@@ -2,7 +2,8 @@
 
 Flow: bad config → ErrorScreen; low battery without AC → BatteryScreen; else Dashboard →
 Confirm (typed, or the unattended countdown) → Progress → Results. F2 switches French /
-English at any time. The App never touches a disk: ProgressScreen's workers drive
+English at any time; F4 opens the technician's intake of the machine (tui.intake), whose
+answers go into its signed device record. The App never touches a disk: ProgressScreen's workers drive
 appliance.jobs and post messages back.
 
 Rack mode (a netbooted machine whose config came from the network): a refused site config
@@ -14,6 +15,8 @@ RackRefusedScreen with the ledger's reason.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,11 +24,15 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
-from appliance.i18n import get_language, set_language
+from appliance.i18n import _, get_language, set_language
+from appliance.intake import Intake
 from appliance.survey import Survey
 from appliance.unattended import RackLink, RackStatus, make_uplink, rack_status
 from tui.dashboard import DashboardScreen
 from tui.error import BatteryScreen, ConfigErrorScreen, RackRefusedScreen
+from tui.intake import IntakeScreen
+
+log = logging.getLogger(__name__)
 
 
 class RackChanged(Message):
@@ -36,7 +43,8 @@ class ArdoiseApp(App[int]):
     CSS_PATH = "ardoise.tcss"
     TITLE = "Ardoise"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("f2", "toggle_language", "language", show=False, priority=True)]
+    BINDINGS = [Binding("f2", "toggle_language", "language", show=False, priority=True),
+                Binding("f4", "intake", "intake", show=False, priority=True)]
 
     def __init__(self, survey: Survey, auto_countdown: bool = True, launch_jobs: bool = True,
                  ansi_color: bool = True) -> None:
@@ -54,6 +62,11 @@ class ArdoiseApp(App[int]):
         self.rack_status: RackStatus | None = (
             rack_status(survey.config) if survey.config_error is None else None)
         self.rack: RackLink | None = None
+        # the technician's intake (F4): the operator is asked once a session; recording
+        # collects the machine's facts and signs its device record (None: training, tests)
+        self.operator: str | None = survey.config.operator or None
+        self.record_device: Callable[[Intake], str] | None = (
+            self._record_device if launch_jobs else None)
 
     def on_mount(self) -> None:
         self.theme = "ansi-dark"
@@ -141,6 +154,40 @@ class ArdoiseApp(App[int]):
 
     def show_dashboard(self) -> None:
         self.switch_screen(self.first_screen())
+
+    def action_intake(self) -> None:
+        if isinstance(self.screen, IntakeScreen):
+            return
+        self.push_screen(IntakeScreen(Intake(operator=self.operator)), self._intake_done)
+
+    def _intake_done(self, intake: Intake | None) -> None:
+        if intake is None:
+            return
+        self.operator = intake.operator
+        if self.record_device is None:
+            self.notify(_("Training mode: the intake was not recorded."))
+            return
+        self.run_worker(lambda: self._record_and_tell(intake), thread=True, group="intake")
+
+    def _record_and_tell(self, intake: Intake) -> None:
+        assert self.record_device is not None
+        try:
+            record_id = self.record_device(intake)
+        except Exception as exc:  # noqa: BLE001 - one sentence on screen, details in the log
+            log.warning("device record failed", exc_info=True)
+            self.call_from_thread(self.notify, _("The device record could not be made: "
+                                                 "{error}").format(error=exc), severity="error")
+            return
+        self.call_from_thread(self.notify, _("Device record {id} signed and kept").format(
+            id=record_id[:8]))
+
+    def _record_device(self, intake: Intake) -> str:
+        from appliance import device
+        from appliance.jobs import cert_context
+
+        facts = device.collect()
+        record = device.build_record(facts, cert_context(self.survey.config), intake=intake)
+        return str(device.issue(record, self.survey.data_dir)[0]["id"])
 
     async def action_toggle_language(self) -> None:
         set_language("en" if get_language().startswith("fr") else "fr")

@@ -12,6 +12,7 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
+from appliance import device_uplink
 from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
 from appliance.i18n import _, ngettext, tr
 from appliance.langpref import follow_config
@@ -72,6 +73,10 @@ def run_flush(args: argparse.Namespace) -> int:
     uplink = Uplink(spool, ledger, ca=ca if ca.exists() else None)
     report = uplink.flush_once()
     result: dict[str, Any] = {"ledger": ledger, **report.to_json()}
+    devices = None
+    if device_uplink.pending(args.data):  # device records (ardoise device) ride along
+        devices = device_uplink.flush(args.data, ledger, ca=ca if ca.exists() else None)
+        result["devices"] = devices.to_json()
     if args.json:
         emit_json(result)
     else:
@@ -86,7 +91,12 @@ def run_flush(args: argparse.Namespace) -> int:
             say(_("Stopped: {error}").format(error=error_text(report.error)))
         say(ngettext("{n} certificate still pending", "{n} certificates still pending",
                      report.pending).format(n=report.pending))
-    return EXIT_OK if report.pending == 0 else EXIT_FAILED
+        if devices is not None:
+            say(ngettext("{n} device record delivered, {left} still pending",
+                         "{n} device records delivered, {left} still pending",
+                         devices.delivered).format(n=devices.delivered, left=devices.pending))
+    left = report.pending + (devices.pending if devices is not None else 0)
+    return EXIT_OK if left == 0 else EXIT_FAILED
 
 
 def check_url(url: str) -> None:
