@@ -85,6 +85,10 @@ class LedgerSettings:
     ca_file: Path | None = None
     heartbeat_seconds: int = 30
     enroll_token: str | None = None  # rack machines enroll their boot-time key with it
+    # sha256/BASE64 of the ledger's SubjectPublicKeyInfo, checked on every connection
+    # (appliance.ledgertls); several for a key rollover
+    pin: tuple[str, ...] = ()
+    proxy: str | None = None  # http(s)://HOST:PORT of the site's proxy
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,34 @@ def _url(r: _Reader, node: yaml.Node, key: str) -> str | None:
     return text.rstrip("/") or None
 
 
+def _pins(r: _Reader, node: yaml.Node, key: str) -> tuple[str, ...]:
+    from appliance.ledgertls import valid_pin
+
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    pins = tuple(_text(r, item, key) for item in items)
+    for item, pin in zip(items, pins, strict=True):
+        if not valid_pin(pin):
+            raise r.fail(item, key, _("expected sha256/ followed by the base64 SHA-256 of the "
+                                      "ledger's public key (SubjectPublicKeyInfo)"))
+    return pins
+
+
+def _proxy(r: _Reader, node: yaml.Node, key: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    url = _url(r, node, key)
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = urlsplit("")
+    if not parts.hostname:
+        raise r.fail(node, key, _("expected http://HOST:PORT (the site's proxy)"))
+    return url
+
+
 def _list_of(item: Check) -> Check:
     def check(r: _Reader, node: yaml.Node, key: str) -> tuple[Any, ...]:
         if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
@@ -340,6 +372,8 @@ TOP: dict[str, Check] = {
         "ca_file": _optional_path,
         "heartbeat_seconds": _int_between(5, 3600),
         "enroll_token": _optional_text,
+        "pin": _pins,
+        "proxy": _proxy,
     }),
     "wifi": _list_of(_wifi),
     "battery": _section(BatterySettings, {"min_percent": _int_between(0, 100)}),
@@ -370,6 +404,10 @@ def parse(text: str, source: str = FILE_NAME, base: Path | None = None) -> Confi
         node = _find(root, "erase.pattern") or _find(root, "erase.method")
         raise reader.fail(node, "erase.pattern",
                           _("a pattern applies to the overwrite method only"))
+    ledger: LedgerSettings = values.get("ledger", LedgerSettings())
+    if ledger.pin and not (ledger.url or "").startswith("https://"):
+        raise reader.fail(_find(root, "ledger.pin"), "ledger.pin",
+                          _("a pinned key needs an https:// ledger.url"))
     return Config(source=source, **values)
 
 

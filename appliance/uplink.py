@@ -31,9 +31,11 @@ import requests
 from appliance.certificate import canonical, key_id, sign
 from appliance.errors import network_reason
 from appliance.i18n import N_
+from appliance.ledgertls import CAPTIVE, captive_reason, pin_mismatch, pin_refusal
 from appliance.receipts import Receipts, SplitView
 from appliance.spool import Spool, encode, write_atomic
 from appliance.tlog import TlogError
+from erasure.text import Msg
 
 log = logging.getLogger(__name__)
 NOT_A_LEDGER = N_("this address is not an ardoise ledger (check --ledger or ledger.url)")
@@ -162,19 +164,27 @@ class Uplink:
 
     def _post(self, path: str, body: bytes) -> requests.Response:
         try:
-            return self.session.post(self.ledger + path, data=body, timeout=self.timeout,
-                                     verify=self.verify,
-                                     headers={"Content-Type": "application/json"})
+            # never a redirect: the ledger answers here, a captive portal sends elsewhere
+            response = self.session.post(self.ledger + path, data=body, timeout=self.timeout,
+                                         verify=self.verify, allow_redirects=False,
+                                         headers={"Content-Type": "application/json"})
         except requests.RequestException as exc:
             log.info("%s%s: %s", self.ledger, path, exc)
-            raise _Retry(str(network_reason(exc))) from exc
+            found = pin_mismatch(exc)
+            raise _Retry(pin_refusal(found) if found else network_reason(exc)) from exc
+        portal = captive_reason(response)
+        if portal is not None:
+            log.info("%s%s: HTTP %s, not the ledger", self.ledger, path, response.status_code)
+            raise _Retry(portal)
+        return response
 
     def _get(self, path: str) -> tuple[int, str]:
         try:
             response = self.session.get(self.ledger + path, timeout=self.timeout,
-                                        verify=self.verify)
+                                        verify=self.verify, allow_redirects=False)
         except requests.RequestException as exc:
-            return 0, f"{type(exc).__name__}: {exc}"
+            found = pin_mismatch(exc)
+            return 0, str(pin_refusal(found)) if found else f"{type(exc).__name__}: {exc}"
         return response.status_code, response.text
 
     def fetch_receipts(self, report: FlushReport, ids: list[str]) -> None:
@@ -202,6 +212,8 @@ class Uplink:
         document = self.spool.load(cert_id)
         response = self._post(CERTIFICATES, canonical(document))
         code = response.status_code
+        if code in (200, 201) and not _accepted(response, cert_id):
+            raise _Retry(Msg(CAPTIVE))  # a 200 that is not the ledger's receipt: not sent
         if code in (200, 201):
             self.spool.mark_sent(cert_id, sync=False)  # flush_once syncs once at the end
             return ("sent" if code == 201 else "duplicate"), None
@@ -227,7 +239,7 @@ class Uplink:
             except FileNotFoundError:  # moved by a concurrent flush
                 continue
             except _Retry as exc:
-                report.error = str(exc)
+                report.error = exc.args[0] if exc.args else str(exc)  # a Msg: translatable
                 break
             if outcome == "sent":
                 report.sent.append(cert_id)
@@ -351,6 +363,7 @@ class Standing:
     # enrolled | revoked | unknown (not enrolled) | refused (4xx) | unreachable
     # | unsupported (a 404 that is not the ledger's: an older ledger, or another server)
     # | untrusted-tls (its TLS certificate does not verify against ledger.ca_file)
+    # | pin-mismatch (its TLS key is not ledger.pin) | captive-portal (a sign-in page answered)
     state: str
     key_id: str
     name: str = ""
@@ -375,13 +388,19 @@ def standing(ledger_url: str, key: Any, *, ca: str | Path | None = None,
     url = ledger_url.rstrip("/") + APPLIANCE_ME
     try:
         response = (session or requests).get(
-            url, timeout=timeout, verify=str(ca) if ca else True,
+            url, timeout=timeout, verify=str(ca) if ca else True, allow_redirects=False,
             headers={REQUEST_HEADER: signed_request(key, "GET", APPLIANCE_ME)})
     except requests.exceptions.SSLError as exc:  # it answers, but not as the ledger we trust
+        found = pin_mismatch(exc)
+        if found is not None:
+            return Standing("pin-mismatch", kid, reason=pin_refusal(found))
         return Standing("untrusted-tls", kid, reason=why_unreachable(exc))
     except requests.RequestException as exc:
         return Standing("unreachable", kid, reason=why_unreachable(exc))
     code = response.status_code
+    portal = captive_reason(response)
+    if portal is not None:
+        return Standing("captive-portal", kid, reason=portal, http=code)
     if code == 200:
         try:
             body = response.json()
@@ -409,6 +428,15 @@ def why_unreachable(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.exceptions.ConnectionError):
         return _("cannot connect")
     return _("the request failed ({kind})").format(kind=type(exc).__name__)
+
+
+def _accepted(response: requests.Response, cert_id: str) -> bool:
+    """The ledger's receipt names the certificate ({"id": ..., "status": ...})."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("id") == cert_id
 
 
 def _error_code(response: requests.Response) -> str:

@@ -28,6 +28,11 @@ ADDED = (FIXTURES / "nmcli/add-ok.txt").read_text()
 UP_OK = (FIXTURES / "nmcli/up-ok.txt").read_text()
 
 
+@pytest.fixture(autouse=True)
+def _english() -> None:
+    set_language("en")
+
+
 def config_text(tmp_path: Path) -> str:
     (tmp_path / "corp-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
     return (f"wifi:\n"
