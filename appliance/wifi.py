@@ -8,7 +8,7 @@ one connects:
           [802-11-wireless.hidden yes] wifi-sec.key-mgmt wpa-psk|sae wifi-sec.psk-flags 2
           | wifi-sec.key-mgmt wpa-eap 802-1x.eap peap|ttls 802-1x.phase2-auth mschapv2
             802-1x.identity ID 802-1x.ca-cert /stick/ca.pem 802-1x.password-flags 2
-    nmcli --wait 45 connection up id SSID passwd-file /run/ardoise-wifi/SSID-HASH.secrets
+    nmcli --wait 90 connection up id SSID passwd-file /run/ardoise-wifi/SSID-HASH.secrets
 
 The secrets never appear in argv: the profile marks them "not saved" (flags 2, so
 NetworkManager writes no secret under /etc/NetworkManager/system-connections), and nmcli's
@@ -36,7 +36,10 @@ from erasure import runner
 log = logging.getLogger(__name__)
 
 SECRETS_DIR = Path("/run/ardoise-wifi")
-WAIT_SECONDS = 45  # nmcli --wait for one activation (its own default is 90)
+# nmcli --wait for one activation: its own default. A wrong passphrase is only reported once
+# NetworkManager gave up asking for it (connection.auth-retries, 3 by default; then
+# NO_SECRETS, nm-device-wifi.c supplicant_connection_timeout_cb / handle_auth_or_fail)
+WAIT_SECONDS = 90
 
 # nmcli exit codes (src/nmcli/nmcli.h)
 NMC_TIMEOUT, NMC_ACTIVATION, NMC_NOT_RUNNING, NMC_NOT_FOUND = 3, 4, 8, 10
