@@ -166,12 +166,13 @@ class Joiner:
     """The configured networks, tried in order in the background; the last results are
     kept for the dashboard (appliance.network)."""
 
-    def __init__(self, networks: Sequence[WifiNetwork], secrets_dir: Path = SECRETS_DIR):
+    def __init__(self, networks: Sequence[WifiNetwork], secrets_dir: Path | None = None):
         self.networks = tuple(networks)
-        self.secrets_dir = secrets_dir
+        self.secrets_dir = secrets_dir or SECRETS_DIR
         self._lock = threading.Lock()
         self._results: list[JoinResult] = []
         self.running = False
+        self.thread: threading.Thread | None = None
 
     def run(self) -> list[JoinResult]:
         with self._lock:
@@ -193,9 +194,9 @@ class Joiner:
             self.run()
             if callable(then):
                 then()
-        thread = threading.Thread(target=work, name="ardoise-wifi", daemon=True)
-        thread.start()
-        return thread
+        self.thread = threading.Thread(target=work, name="ardoise-wifi", daemon=True)
+        self.thread.start()
+        return self.thread
 
     def results(self) -> list[JoinResult]:
         with self._lock:
