@@ -21,6 +21,7 @@ connections.c check_activated, libnmc-base/nm-client-utils.c device state reason
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -206,12 +207,20 @@ class Joiner:
 _current: Joiner | None = None
 
 
+def remove_secrets(secrets_dir: Path | None = None) -> None:
+    """Remove every passwd-file left behind: the process may end (its daemon thread cut
+    short) while `connection up` is still waiting."""
+    for path in (secrets_dir or SECRETS_DIR).glob("*.secrets"):
+        path.unlink(missing_ok=True)
+
+
 def start_configured(networks: Sequence[WifiNetwork], then: object = None) -> Joiner | None:
     """Join at start-up without blocking anything; `then` runs after (e.g. uplink.wake)."""
     global _current
     if not networks:
         return None
     _current = Joiner(networks)
+    atexit.register(remove_secrets, _current.secrets_dir)
     _current.start(then)
     return _current
 

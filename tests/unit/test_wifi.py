@@ -247,3 +247,12 @@ def test_no_secret_in_logs_commands_journal_spool_or_heartbeat(
     haystacks += [p.read_bytes().decode("utf-8", "replace") for p in files if p.is_file()]
     for secret in (PSK, EAP_PASSWORD):
         assert not [h[:80] for h in haystacks if secret in h]
+
+
+def test_a_passwd_file_left_by_an_interrupted_join_is_removed_at_exit(tmp_path: Path) -> None:
+    atelier = networks(tmp_path)[0]
+    path = wifi.secrets_path(atelier, tmp_path / "run")
+    wifi._write_secrets(path, wifi.secret_lines(atelier))
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    wifi.remove_secrets(tmp_path / "run")  # what start_configured registers with atexit
+    assert not path.exists()
