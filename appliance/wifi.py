@@ -227,3 +227,60 @@ def start_configured(networks: Sequence[WifiNetwork], then: object = None) -> Jo
 
 def current() -> Joiner | None:
     return _current
+
+
+# --- the TUI's network screen: what is in range, forget a network ---------------------------
+
+SCAN_ARGV = ["nmcli", "--terse", "-f", "COMMON", "device", "wifi", "list", "--rescan", "auto"]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """An access point in range (`nmcli --terse -f COMMON device wifi list`)."""
+
+    ssid: str
+    signal: int  # percent
+    security: str  # "" for an open network, else e.g. "WPA2", "WPA1 WPA2", "WPA3"
+    in_use: bool
+
+    @property
+    def open(self) -> bool:
+        return not self.security or self.security == "--"
+
+
+def parse_scan(stdout: str) -> list[Seen]:
+    """One entry per SSID (its strongest access point), strongest first. The COMMON fields
+    are IN-USE,BSSID,SSID,...,SIGNAL,BARS,SECURITY (devices.c; newer versions insert BAND
+    in the middle), so the ends are read by position from each side."""
+    from appliance.network import split_terse
+
+    best: dict[str, Seen] = {}
+    for line in stdout.splitlines():
+        fields = split_terse(line)
+        if len(fields) < 8 or not fields[2] or not fields[-3].isdigit():
+            continue  # a blank line between devices, or a hidden network (no SSID)
+        seen = Seen(fields[2], int(fields[-3]), fields[-1].strip(), fields[0].strip() == "*")
+        old = best.get(seen.ssid)
+        if old is None or seen.signal > old.signal or seen.in_use:
+            best[seen.ssid] = Seen(seen.ssid, max(seen.signal, old.signal if old else 0),
+                                   seen.security, seen.in_use or bool(old and old.in_use))
+    return sorted(best.values(), key=lambda s: (-s.signal, s.ssid))
+
+
+def scan(timeout: float = 30.0) -> list[Seen]:
+    """What is in range now; [] when nmcli cannot say (no Wi-Fi, NetworkManager down)."""
+    try:
+        result = runner.run(SCAN_ARGV, timeout=timeout, check=False)
+    except (runner.CommandNotFound, runner.CommandTimeout):
+        return []
+    return parse_scan(result.stdout) if result.returncode == 0 else []
+
+
+def forget(ssid: str) -> bool:
+    """Remove the profile (and so its settings) of a network; True if there was one."""
+    try:
+        result = runner.run(["nmcli", "connection", "delete", "id", ssid], timeout=20,
+                            check=False)
+    except (runner.CommandNotFound, runner.CommandTimeout):
+        return False
+    return result.returncode == 0

@@ -48,6 +48,12 @@ def networks(tmp_path: Path) -> tuple[wifi.WifiNetwork, ...]:
     return parse(config_text(tmp_path), base=tmp_path).wifi
 
 
+def unknown(ssid: str) -> str:
+    """`nmcli connection delete id X` without such a profile, exit 10 (connections.c
+    do_connection_delete + nmc_find_connection's "unknown connection '%s'")."""
+    return f"Error: unknown connection '{ssid}'.\nError: not all connections found.\n"
+
+
 def reply(fake: FakeRunner, argv: Sequence[str], code: int = 0, out: str = "", err: str = "",
           seen: list[str] | None = None) -> None:
     """Answer argv; `seen` gets the passwd-file's text as nmcli would read it."""
@@ -60,8 +66,7 @@ def reply(fake: FakeRunner, argv: Sequence[str], code: int = 0, out: str = "", e
 
 def script(fake: FakeRunner, net: wifi.WifiNetwork, secrets: Path, code: int = 0,
            err: str = "", seen: list[str] | None = None) -> None:
-    reply(fake, ["nmcli", "connection", "delete", "id", net.ssid], 10,
-          err=f"Error: unknown connection '{net.ssid}'.\n")
+    reply(fake, ["nmcli", "connection", "delete", "id", net.ssid], 10, err=unknown(net.ssid))
     reply(fake, wifi.add_argv(net), out=ADDED)
     path = wifi.secrets_path(net, secrets) if wifi.secret_lines(net) else None
     reply(fake, wifi.up_argv(net, path), code, out=UP_OK if code == 0 else "", err=err,
@@ -256,3 +261,22 @@ def test_a_passwd_file_left_by_an_interrupted_join_is_removed_at_exit(tmp_path: 
     assert os.stat(path).st_mode & 0o777 == 0o600
     wifi.remove_secrets(tmp_path / "run")  # what start_configured registers with atexit
     assert not path.exists()
+
+
+def test_the_scan_list_from_nmcli_common_fields(fake_runner: FakeRunner) -> None:
+    fake_runner.add(wifi.SCAN_ARGV, fixture="nmcli/wifi-list-common-terse.txt")
+    assert wifi.scan() == [
+        wifi.Seen("wlan0-ap-2", 92, "WPA1 WPA2", False),
+        wifi.Seen("wlan0-ap-1", 81, "WPA1", False),
+        wifi.Seen("wlan0-ap-3", 55, "WPA3", False),
+        wifi.Seen("wlan1-ap-4", 48, "WPA1 WPA2", False)]
+
+
+def test_forget_deletes_the_profile(fake_runner: FakeRunner) -> None:
+    reply(fake_runner, ["nmcli", "connection", "delete", "id", "atelier"],
+          out="Connection 'atelier' (5f8f3b5e-1c1e-4d55-9d1b-0b8d3c1f2a61) successfully "
+              "deleted.\n")
+    assert wifi.forget("atelier")
+    reply(fake_runner, ["nmcli", "connection", "delete", "id", "atelier"], 10,
+          err=unknown("atelier"))
+    assert not wifi.forget("atelier")
