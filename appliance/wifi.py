@@ -132,8 +132,9 @@ def _write_secrets(path: Path, lines: list[str]) -> None:
         f.write("".join(line + "\n" for line in lines))
 
 
-def join(net: WifiNetwork, index: int = 0, secrets_dir: Path = SECRETS_DIR) -> JoinResult:
+def join(net: WifiNetwork, index: int = 0, secrets_dir: Path | None = None) -> JoinResult:
     """Make the profile and activate it. Never raises for nmcli's failures."""
+    secrets_dir = secrets_dir or SECRETS_DIR
     try:
         runner.run(["nmcli", "connection", "delete", "id", net.ssid], timeout=20, check=False)
         added = runner.run(add_argv(net), timeout=20, check=False)
@@ -153,6 +154,8 @@ def join(net: WifiNetwork, index: int = 0, secrets_dir: Path = SECRETS_DIR) -> J
         return _logged(JoinResult(net.ssid, index, "no-nmcli"))
     except runner.CommandTimeout:
         return _logged(JoinResult(net.ssid, index, "timeout"))
+    except OSError as exc:  # the passwd-file could not be written (/run full or read-only)
+        return _logged(JoinResult(net.ssid, index, "failed", exc.strerror or type(exc).__name__))
     outcome, reason = classify(up)
     return _logged(JoinResult(net.ssid, index, outcome, reason))
 

@@ -137,6 +137,7 @@ class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "erase", "erase"),
         Binding("r", "refresh", "refresh"),
+        Binding("n", "network", "network"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -179,13 +180,23 @@ class DashboardScreen(Screen[None]):
         rack = self.ardoise.rack_status
         lines = [host_line(s.host),
                  _("Power: {state}").format(state=s.battery.describe()),
-                 _("Network: {state}").format(state=s.network.describe())]
+                 _("Network: {state}").format(state=s.network.describe())
+                 + ("" if s.network.online else "  " + _("(N: choose a Wi-Fi network)"))]
         if rack is None:  # in rack mode the ledger is in the rack block
             lines.append(_("Ledger: {url}").format(url=ledger) + self.spool_note())
         lines += [_("Image: {image}").format(image=image),
                   _("Erase: {level}, verification {verify}").format(
                       level=level_name(cfg.erase.level), verify=verify_mode_word(cfg.erase.verify))]
         return "\n".join(lines)
+
+    def action_network(self) -> None:
+        from tui.network import NetworkScreen
+
+        self.app.push_screen(NetworkScreen())
+
+    def on_screen_resume(self) -> None:
+        for widget in self.query("#facts").results(Static):
+            widget.update(self.facts_text())  # a network joined on the network screen
 
     def refresh_network(self) -> None:
         """What is connected now (a Wi-Fi joined after the start shows up here)."""
