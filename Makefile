@@ -12,7 +12,8 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make git util-linux e2fspro
 	postgresql chromium chromium-driver poppler-utils gettext zstd iproute2 \
 	smartmontools nvme-cli hdparm sg3-utils curl ca-certificates file cpio \
 	wrk fonts-dejavu-core \
-	extlinux syslinux-common cloud-guest-utils fdisk
+	extlinux syslinux-common cloud-guest-utils fdisk \
+	partclone ntfs-3g xfsprogs btrfs-progs f2fs-tools
 
 .PHONY: test-vm help deps venv test lint unit demo bench image stick stick-image netboot lock clean translations po
 

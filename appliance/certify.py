@@ -54,6 +54,7 @@ from appliance.certificate import (
 )
 from appliance.inventory import Host
 from appliance.journal import JobRecord, Journal
+from appliance.record_fields import VERIFY_METHODS, standard_fields, technique_of
 from appliance.spool import Spool, write_atomic
 
 log = logging.getLogger(__name__)
@@ -257,6 +258,8 @@ def _verification(outcome: Any) -> dict[str, Any]:
         "result": result,
         "bytes_checked": int(verify.get("bytes_checked") or 0),
         "errors": [str(e) for e in verify.get("errors") or []] + _mismatch_notes(verify),
+        "method": verify.get("method") if verify.get("method") in VERIFY_METHODS else None,
+        "subsections": int(verify["subsections"]) if verify.get("subsections") else None,
     }
 
 
@@ -324,7 +327,7 @@ def _sanitization(outcome: Any, verification: dict[str, Any]) -> dict[str, Any]:
     return {
         "level": str(_get(outcome, "level", "plan.level", default="purge")),
         "method": method,
-        "technique": _get(result, "technique") or None,
+        "technique": technique_of(_get(outcome, "disk"), method, result),
         # the pattern is ours to choose only when we overwrite
         "pattern": (_get(outcome, "pattern") or details.get("pattern") or None)
         if _get(result, "technique") in (None, "overwrite") else None,
@@ -341,6 +344,7 @@ def _sanitization(outcome: Any, verification: dict[str, Any]) -> dict[str, Any]:
         "errors": errors,
         "io_errors": [{"offset": int(e["offset"]), "length": int(e["length"]),
                        "error": str(e["error"])} for e in io_errors],
+        **standard_fields(details),
     }
 
 

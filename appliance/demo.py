@@ -175,7 +175,7 @@ def make_os_image(work: Path, publisher_key: Path) -> Path:
     runner.run(["sgdisk", "-o", "-n", "1:2048:-2048", "-t", "1:8300", "-c", "1:demo-root",
                 str(raw)], timeout=60)
     with part.open("wb") as fh:
-        fh.truncate(24 * MiB - 2 * MiB)
+        fh.truncate(21 * MiB)  # inside the partition (2048 .. last usable - 2048)
     runner.run(["mkfs.ext4", "-q", "-F", "-L", "demo-root", "-d", str(tree), str(part)],
                timeout=120)
     runner.run(["dd", f"if={part}", f"of={raw}", "bs=1M", "seek=1", "conv=notrunc,sparse",

@@ -18,6 +18,7 @@ from typing import Any
 import segno
 from fpdf import FPDF
 
+from appliance import pdf_receipt
 from appliance.i18n import _, format_datetime, format_number, format_rate, format_size
 from appliance.words import (
     image_outcome,
@@ -86,6 +87,20 @@ def _product(host: dict[str, Any]) -> str | None:
     if version and len(version) <= 32 and ":" not in version and version != product:
         return " ".join(x for x in (product, version) if x)
     return product
+
+
+def _known(text: str) -> str:
+    """A text the certificate carries in English, in the reader's language when the
+    catalogue knows it (the cryptographic erase condition does)."""
+    return _(text)
+
+
+def _verify_method(value: str | None) -> str:
+    return {"pattern": _("the written pattern"), "uniform-fill": _("a uniform fill"),
+            "markers": _("marker blocks written before the erase: all gone"),
+            "before-after": _("samples read before the erase: all changed"),
+            "scrambled-or-fill": _("ciphertext or the drive's deallocated value")}.get(
+        value or "", "—")
 
 
 def _media_type(value: str) -> str:
@@ -208,7 +223,7 @@ def _image_badge(pdf: CertificatePdf, image: dict[str, Any] | None) -> None:
 
 
 def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
-          invalid: str | None = None) -> None:
+          invalid: str | None = None, receipt: str | None = None) -> None:
     san, ver, media, host = doc["sanitization"], doc["verification"], doc["media"], doc["host"]
     pdf.footer_text = "ardoise {v} · {build} · {schema}".format(
         v=doc["appliance"]["version"], build=doc["appliance"].get("image_build") or "-",
@@ -221,7 +236,7 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
     pdf.cell(0, 9, _("Certificate of media sanitization"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, "", 8.5)
     pdf.set_text_color(80, 80, 80)
-    pdf.cell(0, 4.5, _("Record per NIST SP 800-88 Rev. 1, Appendix G"),
+    pdf.cell(0, 4.5, _("Record per NIST SP 800-88 Rev. 2 (the fields of Rev. 1, Appendix G)"),
              new_x="LMARGIN", new_y="NEXT")
     status = san["status"]
     pdf.badge(status_badge(status), _STATUS_RGB.get(status, (80, 80, 80)), 15, 13, 10)
@@ -284,22 +299,33 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
 
     pdf.section(_("Sanitization"))
     rate = san.get("throughput_bytes_per_s")
+    standard = " · ".join(x for x in (san.get("standard"), san.get("technique_standard")) if x)
     pdf.rows([
         (_("NIST level"), level_word(san["level"])),
         (_("Result"), status_badge(status)),
+        (_("Standard"), _text(standard or None)),
         (_("Method"), _text(san["method"])),
         (_("Technique"), technique_word(san["technique"])),
         (_("Pattern"), _text(san["pattern"])),
-        (_("Tool"), _text(san["tool"])),
+        (_("Tool"), _text(san.get("tool_version") or san["tool"])),
+        (_("Resumed"), "—" if san.get("resumed") is None else
+         _("yes: an operation already running was waited for") if san["resumed"] else _("no")),
         (_("Started"), _dt(san["started_at"])),
         (_("Ended"), _dt(san["ended_at"])),
         (_("Duration"), _duration(san["seconds"])),
         (_("Bytes written"), format_size(san["bytes_written"]) if san["bytes_written"]
-         else _("none (done by the drive's firmware)") if san["technique"] in
-         ("block erase", "cryptographic erase") else "0"),
+         else _("none (done by the drive's firmware)") if san["method"] not in
+         (None, "overwrite") else "0"),
         (_("Throughput"), format_rate(rate) if rate else "—"),
         (_("I/O errors"), format_number(len(san["io_errors"]), 0)),
     ])
+    commands = [" ".join(c["argv"]) + ("" if c["returncode"] == 0 else
+                                       "  → " + _("exit status {n}").format(n=c["returncode"]))
+                for c in san.get("commands") or []]
+    if commands:
+        pdf.rows([(_("Commands"), "\n".join(commands[-4:]))], columns=1)
+    if san.get("condition"):
+        pdf.rows([(_("Condition"), _known(san["condition"]))], columns=1)
     if san["errors"]:
         pdf.rows([(_("Errors"), "\n".join(san["errors"][:6]))], columns=1)
 
@@ -312,6 +338,9 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
          format_number(share * 100, 2) + "\u00a0%"),
         (_("Bytes checked"), format_size(ver["bytes_checked"]) if ver["bytes_checked"]
          else "0"),
+        (_("Compared"), _verify_method(ver.get("method"))),
+        (_("Ranges read"), "—" if not ver.get("subsections") else
+         format_number(ver["subsections"], 0)),
     ])
 
     pdf.section(_("Operating system image"))
@@ -329,12 +358,13 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
         pdf.rows([(_("Image"), _("no image written"))], columns=1)
 
     # signature block with QR code
+    info = pdf_receipt.summary(receipt)
     url = record_url(ledger_url, doc["id"])
     top = max(pdf.get_y() + 3, 222)
     pdf.set_y(top)
     pdf.section(_("Signature"))
     y = pdf.get_y()
-    qr = segno.make(url, error="m")
+    qr = segno.make(pdf_receipt.qr_payload(url, info), error="m")
     buf = io.BytesIO()
     qr.save(buf, kind="png", scale=6, border=2)
     buf.seek(0)
@@ -356,6 +386,10 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
     pdf.multi_cell(text_w, 3.3, _("Signature: {value}").format(value=sig["value"]),
                    new_x="LMARGIN", new_y="NEXT")
     pdf.multi_cell(text_w, 3.3, url, new_x="LMARGIN", new_y="NEXT")
+    if info is not None:
+        pdf.set_font(FONT, "", 6.5)
+        for line in pdf_receipt.lines(info, doc["id"]):
+            pdf.multi_cell(text_w, 3.3, line, align="L", new_x="LMARGIN", new_y="NEXT")
     # a line for the technician's hand signature (NIST Appendix G)
     line_y = y + qr_size + 9
     pdf.set_draw_color(0, 0, 0)
@@ -373,7 +407,8 @@ def _page(pdf: CertificatePdf, doc: dict[str, Any], ledger_url: str | None,
 
 def render(documents: Sequence[dict[str, Any]], out: Path | str,
            ledger_url: str | None = None,
-           invalid: Sequence[str | None] | None = None) -> Path:
+           invalid: Sequence[str | None] | None = None,
+           receipts: Sequence[str | None] | None = None) -> Path:
     """One page per certificate into `out`. `invalid[i]`, when set, says why document i
     does not verify: its page carries the INVALID banner and watermark."""
     pdf = CertificatePdf()
@@ -383,8 +418,9 @@ def render(documents: Sequence[dict[str, Any]], out: Path | str,
         issued = documents[0]["issued_at"]
         pdf.set_creation_date(datetime.fromisoformat(issued.replace("Z", "+00:00")))
     reasons = list(invalid or [None] * len(documents))
-    for doc, why in zip(documents, reasons, strict=True):
-        _page(pdf, doc, ledger_url, why)
+    proofs = list(receipts or [None] * len(documents))
+    for doc, why, receipt in zip(documents, reasons, proofs, strict=True):
+        _page(pdf, doc, ledger_url, why, receipt)
     out = Path(out)
     pdf.output(str(out))
     return out

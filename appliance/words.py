@@ -100,8 +100,12 @@ def step_word(value: str | None) -> str:
 
 
 def msg_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A lower layer's message parameters for people: a NIST level code ("purge") in words."""
-    return {k: level_word(v) if k == "level" and v in LEVEL else v for k, v in params.items()}
+    """A lower layer's message parameters for people: a NIST level code ("purge") in words,
+    a message inside the message (a reason) in the same language."""
+    from appliance.i18n import Msg, tr
+
+    return {k: tr(v) if isinstance(v, Msg) else level_word(v) if k == "level" and v in LEVEL
+            else v for k, v in params.items()}
 
 
 def method_word(value: str | None) -> str:

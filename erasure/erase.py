@@ -12,9 +12,12 @@ a disk-level problem; it returns an Outcome whose status is
 Read-back after firmware methods: a method that does not write a known pattern puts its
 expectation in `EraseResult.details`:
 - "expect": "zero" | "ones" | "zero-or-ones" (uniform fill after block erase / format),
-  or "changed" (crypto erase: samples must differ from `details["before_samples"]`,
-  read at `details["sample_offsets"]` with `details["sample_length"]` before the erase,
-  see erasure.verify.read_samples);
+  or "markers" (crypto erase: the marker blocks written at `details["sample_offsets"]`
+  (`details["sample_length"]` bytes, the keyed stream of `details["marker_key"]`) before
+  the erase must all be gone, see erasure.firmware.take_before_samples), or "changed"
+  (older records: samples must differ from `details["before_samples"]`);
+  a crypto erase found in progress (`resumed_in_progress`) with a fill expectation reads
+  as the deallocated value (NVMe DLFEAT) or as ciphertext (erasure.verify.check_scrambled);
 without "expect", the pattern of the context (zero or the keyed random stream) is checked.
 Every read-back reports "verify" progress through the context (a sampled read-back of a
 large drive reads a tenth of it).
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from erasure import methods
+from erasure import firmware, methods
 from erasure import verify as readback
 from erasure.disk import Disk, Plan
 from erasure.methods.base import EraseContext, EraseResult, Progress
@@ -129,11 +132,47 @@ def methods_for(disk: Disk, level: str, method: str) -> tuple[Plan, list[str], l
     return plan, [method], []
 
 
+SANITIZE_TECHNIQUES = {"crypto": "cryptographic erase", "block": "block erase",
+                      "overwrite": "overwrite"}
+
+
+def _method_that_ran(name: str, result: EraseResult) -> str:
+    """The method the drive says ran (details["action_ran"], e.g. a sanitize found in
+    progress that is not the one asked for); the result's technique follows it."""
+    action = result.details.get("action_ran")
+    family = name.rsplit("-", 1)[0]
+    if action in SANITIZE_TECHNIQUES and family in ("nvme-sanitize", "ata-sanitize",
+                                                    "scsi-sanitize"):
+        ran = f"{family}-{action}"
+        if ran != name:
+            result.details.setdefault("method_asked", name)
+            result.method = ran
+            result.technique = SANITIZE_TECHNIQUES[action]
+        return ran
+    return name
+
+
+def _busy_with(name: str, result: EraseResult) -> str:
+    action = result.details.get("action_ran")
+    what = f"{name.rsplit('-', 1)[0]} {action}" if action else name
+    if result.details.get("resumed_in_progress"):
+        return Msg("{what} (found in progress)", what=what)
+    return what
+
+
 def _check(disk: Disk, result: EraseResult, ctx: EraseContext, mode: str) -> readback.VerifyResult:
     """Verification evidence for what `result` claims to have done."""
     expect = result.details.get("expect")
     if mode == "none":
         return readback.not_done("none")
+    if expect == "markers":
+        offsets, length = result.details["sample_offsets"], result.details["sample_length"]
+        after = _read_samples(disk.path, offsets, length, ctx)
+        if after is None:
+            return readback.not_done(mode, Msg("cancelled"))
+        check = readback.check_markers(after, offsets,
+                                       Pattern("random", result.details["marker_key"]))
+        return _from_check("sample", check, len(after) * length, disk.size_bytes, "markers")
     if expect == "changed":
         offsets = result.details["sample_offsets"]
         after = _read_samples(disk.path, offsets, result.details["sample_length"], ctx)
@@ -141,7 +180,17 @@ def _check(disk: Disk, result: EraseResult, ctx: EraseContext, mode: str) -> rea
             return readback.not_done(mode, Msg("cancelled"))
         check = readback.check_changed(result.details["before_samples"], after, offsets)
         return _from_check("sample", check, len(after) * result.details["sample_length"],
-                           disk.size_bytes)
+                           disk.size_bytes, "before-after")
+    if expect in FILL_EXPECTATIONS and _resumed_crypto(result):
+        # a crypto erase found in progress: no markers could be written before it; the
+        # media reads as the drive's deallocated value or as ciphertext
+        offsets, length = firmware.crypto_sample_grid(disk)
+        samples = _read_samples(disk.path, offsets, length, ctx)
+        if samples is None:
+            return readback.not_done(mode, Msg("cancelled"))
+        check = readback.check_scrambled(samples, offsets, deallocated_values(disk))
+        return _from_check("sample", check, len(samples) * length, disk.size_bytes,
+                           "scrambled-or-fill")
     if expect in FILL_EXPECTATIONS and mode == "sample":
         length = readback.sample_length(disk.size_bytes, align=max(4096, disk.logical_block_size))
         offsets = readback.sample_offsets(disk.size_bytes, length,
@@ -150,16 +199,33 @@ def _check(disk: Disk, result: EraseResult, ctx: EraseContext, mode: str) -> rea
         if samples is None:
             return readback.not_done(mode, Msg("cancelled"))
         check = readback.check_fill(samples, offsets, FILL_EXPECTATIONS[expect])
-        return _from_check("sample", check, len(samples) * length, disk.size_bytes)
+        return _from_check("sample", check, len(samples) * length, disk.size_bytes,
+                           "uniform-fill")
     if expect in FILL_EXPECTATIONS:
         pattern = Pattern("zero")  # full read-back of a block erase: zeros is what we check
         if expect == "ones":
             return readback.not_done(mode, Msg("full verify of an all-ones fill is not supported"))
     else:
         pattern = Pattern(ctx.pattern, ctx.key)
-    return readback.verify(disk.path, pattern, mode, progress=ctx.progress, cancel=ctx.cancel,
+    checked = readback.verify(disk.path, pattern, mode, progress=ctx.progress, cancel=ctx.cancel,
                          block_size=int(ctx.options.get("block_size", readback.DEFAULT_BLOCK)),
                          depth=int(ctx.options.get("queue_depth", readback.DEFAULT_DEPTH)))
+    if expect in FILL_EXPECTATIONS:
+        checked.method = "uniform-fill"
+    return checked
+
+
+def _resumed_crypto(result: EraseResult) -> bool:
+    return bool(result.details.get("resumed_in_progress")) and (
+        result.technique == "cryptographic erase")
+
+
+def deallocated_values(disk: Disk) -> tuple[int, ...]:
+    """What deallocated blocks read as: NVMe id-ns DLFEAT bits 2:0 (001b zeros, 010b 0xFF),
+    else zeros or ones."""
+    dlfeat = disk.extra.get("nvme_dlfeat")
+    read = int(dlfeat) & 0x7 if isinstance(dlfeat, int) else 0
+    return {1: (0x00,), 2: (0xFF,)}.get(read, (0x00, 0xFF))
 
 
 def _read_samples(path: str, offsets: list[int], length: int,
@@ -180,10 +246,11 @@ def _read_samples(path: str, offsets: list[int], length: int,
     return samples
 
 
-def _from_check(mode: str, check: readback.SampleCheck, checked: int, size: int) -> readback.VerifyResult:
+def _from_check(mode: str, check: readback.SampleCheck, checked: int, size: int,
+                method: str) -> readback.VerifyResult:
     return readback.VerifyResult(mode, "pass" if check.passed else "fail", checked,
                                checked / size if size else 0.0, check.checked,
-                               mismatches=check.first_failures)
+                               mismatches=check.first_failures, method=method)
 
 
 def erase_disk(disk: Disk, level: str = "clear", method: str = "auto", pattern: str = "zero",
@@ -215,11 +282,20 @@ def erase_disk(disk: Disk, level: str = "clear", method: str = "auto", pattern: 
             result = EraseResult(name, "failed", impl.technique,
                                  errors=[Msg("{method} crashed: {error}", method=name,
                                              error=repr(exc))])
+        firmware.record_tool_version(result)
+        out.method = _method_that_ran(name, result)
         out.attempts.append(result)
         out.erase = result
         out.errors.extend(result.errors)
         if result.status == "incomplete":
             out.status = "incomplete"
+            break
+        if result.status != "erased" and result.details.get("drive_busy"):
+            # the drive still works on an operation: starting another method would adopt
+            # (and certify) that operation under the wrong name
+            out.status = "incomplete" if ctx.cancel.is_set() else "failed"
+            out.errors.append(Msg("the drive is still busy with an operation: {what}; not "
+                                  "starting another method", what=_busy_with(name, result)))
             break
         if result.status != "erased":
             continue
@@ -239,7 +315,11 @@ def erase_disk(disk: Disk, level: str = "clear", method: str = "auto", pattern: 
         if ctx.cancel.is_set():
             out.status = "incomplete"
             break
-        if out.verify.mismatches:
+        if out.verify.mismatches and out.verify.method == "markers":
+            out.errors.append(Msg("the drive ignored the erase: marker blocks written before "
+                                  "it are still there (first at byte {offset})",
+                                  offset=out.verify.mismatches[0]))
+        elif out.verify.mismatches:
             out.errors.append(Msg("verification found {n} mismatching block(s), first at byte "
                                   "{offset}", n=len(out.verify.mismatches),
                                   offset=out.verify.mismatches[0]))

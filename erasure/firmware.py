@@ -1,6 +1,6 @@
 """What every firmware erase adapter shares: running a drive command with its timeout,
-polling a long operation to completion with an injectable clock, and taking the
-before-erase read-back samples that crypto erase verification compares against.
+polling a long operation to completion with an injectable clock, writing the marker
+blocks a crypto erase's read-back checks are gone, and the tools' versions.
 
 Progress while the drive works: a polled operation (sanitize) reports the drive's own
 progress; a command that blocks until the drive is done (NVMe Format, ATA SECURITY ERASE,
@@ -15,6 +15,8 @@ seconds between two reports of a blocking command.
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +27,7 @@ from erasure import runner
 from erasure import verify as readback
 from erasure.disk import Disk
 from erasure.methods.base import EraseContext, EraseResult, Progress
+from erasure.pattern import Pattern, new_key
 from erasure.text import Msg
 
 CRYPTO_SAMPLES = 256
@@ -79,6 +82,54 @@ def command(argv: Sequence[str], timeout: float, result: EraseResult,
         result.errors.append(Msg("{tool} failed: {reason}", tool=argv[0], reason=tail(res)))
         return None
     return res
+
+
+# How each tool tells its version (read in each tool's source): the argv, the stream it
+# prints on, and the pattern of the text recorded. Exit status is not relied on where the
+# tool exits non-zero after printing (sedutil-cli's usage exits 0x88).
+#   nvme-cli nvme.c version_cmd(): stdout "nvme version 2.3 (git 2.3)\nlibnvme version ...", 0
+#   hdparm.c main() case 'V': stdout "hdparm v9.65\n", exit 0
+#   sg3_utils sg_*.c case 'V': stderr "sg_sanitize: version: 1.17 20211114\n", exit 0
+#   mmc-utils has no version option: the Debian package version (dpkg-query) names it
+#   sedutil DtaUsage.cpp usage(): stdout "sedutil v1.20.0 Copyright ...", exit 0x88
+#   smartmontools smartctl --version: stdout "smartctl 7.4 2023-08-01 r5530 [...] ...", 0
+_VERSION_QUERY: dict[str, tuple[list[str], str, str, str]] = {
+    "nvme": (["nvme", "version"], "stdout", r"^(nvme version \S+(?: \(git [^)]*\))?)", "{0}"),
+    "hdparm": (["hdparm", "-V"], "stdout", r"^(hdparm v\S+)", "{0}"),
+    "sg_sanitize": (["sg_sanitize", "--version"], "stderr", r"^sg_sanitize: version: (.+)$",
+                    "sg_sanitize {0}"),
+    "sg_requests": (["sg_requests", "--version"], "stderr", r"^sg_requests: version: (.+)$",
+                    "sg_requests {0}"),
+    "mmc": (["dpkg-query", "-W", "-f=${Version}", "mmc-utils"], "stdout", r"^(\S+)$",
+            "mmc-utils {0}"),
+    "sedutil-cli": (["sedutil-cli", "--help"], "stdout", r"^sedutil (v\S+)", "sedutil-cli {0}"),
+    "smartctl": (["smartctl", "--version"], "stdout", r"^(smartctl \S+ \S+ r\d+)", "{0}"),
+}
+VERSION_TIMEOUT_S = 10.0
+
+
+@functools.cache
+def tool_version(name: str) -> str | None:
+    """The version of the tool `name` (argv[0] of a drive command), read once per process;
+    None when the tool is unknown, missing, or says nothing we recognise."""
+    query = _VERSION_QUERY.get(name)
+    if query is None:
+        return None
+    argv, stream, pattern, shown = query
+    try:
+        res = runner.run(argv, timeout=VERSION_TIMEOUT_S, check=False)
+    except Exception:  # noqa: BLE001 - a version lookup never stops an erase or its record
+        return None
+    found = re.search(pattern, res.stdout if stream == "stdout" else res.stderr, re.M)
+    return shown.format(found.group(1).strip()) if found else None
+
+
+def record_tool_version(result: EraseResult) -> None:
+    """details["tool_version"]: the version of the tool that ran the result's first drive
+    command (no command, no version)."""
+    commands = result.details.get("commands") or []
+    if commands and "tool_version" not in result.details:
+        result.details["tool_version"] = tool_version(str(commands[0]["argv"][0]))
 
 
 def waiting(disk: Disk, what: str, elapsed: float, estimate: float | None = None) -> Progress:
@@ -168,21 +219,34 @@ def poll(check: Callable[[], tuple[bool, float | None, Any]], timeout: float, in
         clock.sleep(min(interval, max(0.0, timeout - elapsed)) or interval)
 
 
-def take_before_samples(disk: Disk, result: EraseResult) -> bool:
-    """Read samples before a crypto erase so the read-back can prove they changed."""
+def crypto_sample_grid(disk: Disk) -> tuple[list[int], int]:
+    """(offsets, length) of the CRYPTO_SAMPLES blocks a crypto erase is checked at."""
     align = max(4096, disk.logical_block_size)
     length = max(CRYPTO_SAMPLE_BYTES, align)
-    offsets = readback.sample_offsets(disk.size_bytes, length, count=CRYPTO_SAMPLES, align=align)
+    return readback.sample_offsets(disk.size_bytes, length, count=CRYPTO_SAMPLES,
+                                   align=align), length
+
+
+def take_before_samples(disk: Disk, result: EraseResult, ctx: EraseContext) -> bool:
+    """Before a crypto erase: write a per-run random marker block at each sample offset
+    (O_DIRECT, fsync) so the read-back proves the erase even on a drive that was blank
+    before; journaled first (ctx.journal), as every destructive step is."""
+    offsets, length = crypto_sample_grid(disk)
+    key = new_key()
+    if ctx.journal is not None:
+        ctx.journal("crypto-markers", {"path": disk.path, "count": len(offsets),
+                                       "length": length})
     try:
-        samples = readback.read_samples(disk.path, offsets, length)
+        readback.write_markers(disk.path, offsets, length, Pattern("random", key))
     except OSError as exc:
-        result.errors.append(Msg("cannot read {path} before the erase: {error}",
-                                 path=disk.path, error=exc.strerror or str(exc)))
+        result.errors.append(Msg("cannot write the verification markers to {path} before the "
+                                 "erase: {error}", path=disk.path,
+                                 error=exc.strerror or str(exc)))
         return False
-    result.details.update(expect="changed", sample_offsets=offsets, sample_length=length,
-                          before_samples=samples,
-                          readback=Msg("crypto erase: {n} samples of {size} bytes read before "
-                                       "the erase must all differ afterwards",
+    result.details.update(expect="markers", sample_offsets=offsets, sample_length=length,
+                          marker_key=key, markers_written=len(offsets),
+                          readback=Msg("crypto erase: {n} marker blocks of {size} bytes "
+                                       "written before the erase must all be gone afterwards",
                                        n=len(offsets), size=length))
     return True
 
@@ -194,7 +258,7 @@ def expect_fill(result: EraseResult, expect: str, why: str) -> None:
 
 CRYPTO_CONDITION = Msg("cryptographic erase is a Purge only if the drive encrypted all "
                        "user data with the erased key from the start (NIST SP 800-88 "
-                       "Rev. 1, 2.6); this cannot be checked from the host")
+                       "Rev. 2, 3.2.5); this cannot be checked from the host")
 
 
 def sanitize_ended(result: EraseResult, polled: PollOutcome, timeout: float, start: float,

@@ -115,6 +115,7 @@ class NvmeNamespace:
     lbaf_in_use: int
     block_size: int  # 2**LBADS of the format in use
     metadata_size: int
+    dlfeat: int = 0  # DLFEAT; bits 2:0 = what deallocated blocks read as (1 zeros, 2 0xFF)
 
     @property
     def size_bytes(self) -> int:
@@ -129,7 +130,8 @@ def parse_id_ns(text: str) -> NvmeNamespace:
     fmt = lbafs[index] if index < len(lbafs) and isinstance(lbafs[index], dict) else {}
     ds = _int(fmt.get("ds"), 9)
     return NvmeNamespace(size_blocks=_int(d.get("nsze")), lbaf_in_use=index,
-                         block_size=1 << ds, metadata_size=_int(fmt.get("ms")))
+                         block_size=1 << ds, metadata_size=_int(fmt.get("ms")),
+                         dlfeat=_int(d.get("dlfeat")))
 
 
 def parse_list_ns(text: str) -> list[int]:

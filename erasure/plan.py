@@ -1,15 +1,18 @@
 """Level (clear|purge) + probed capabilities → the methods to try, in order, with reasons.
 
-Follows NIST SP 800-88 Rev. 1 Appendix A (media tables) as refined by IEEE 2883-2022:
-- NVMe: Purge by Sanitize (crypto erase, block erase), Format NVM with SES=2 where the
+The level each method reaches on each media is the one table of erasure.standards
+(NIST SP 800-88 Rev. 2, techniques per IEEE 2883-2022; README "Erase methods and NIST
+levels"). This module only orders what reaches the level:
+- NVMe: Sanitize (crypto erase, block erase) first, then Format NVM with SES=2 where the
   drive supports cryptographic erase, else SES=1; Sanitize overwrite last.
-- ATA flash (SSD): Purge by SANITIZE BLOCK ERASE / CRYPTO SCRAMBLE; SECURITY ERASE UNIT
-  is only a Clear on flash (it may leave spare blocks untouched).
-- ATA HDD: Purge by SANITIZE OVERWRITE or ENHANCED SECURITY ERASE; overwrite is Clear.
-- SCSI/SAS: Purge by SANITIZE (crypto, block erase on flash; overwrite on HDD).
+- ATA flash (SSD): SANITIZE BLOCK ERASE / CRYPTO SCRAMBLE; SECURITY ERASE UNIT is only a
+  Clear on flash (it may leave spare blocks untouched).
+- ATA HDD: SANITIZE OVERWRITE or ENHANCED SECURITY ERASE; for Clear a verified host
+  overwrite first.
+- SCSI/SAS: SANITIZE (crypto, block erase on flash; overwrite on HDD).
 - USB flash drives, SD cards, eMMC: no software Purge (destroy them for Purge); an
-  overwrite is a Clear.
-- Cryptographic erase carries NIST's condition: all data encrypted from the start.
+  overwrite (or eMMC erase + sanitize) is a Clear.
+- Cryptographic erase carries NIST's conditions (Rev. 2, Sec. 3.2.5).
 - Firmware commands through a USB bridge count only when the probe saw them through it.
 When nothing reaches the level, `reachable` is false and the plan is empty: a disk is
 never silently erased to a weaker level than asked.
@@ -20,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from erasure import standards
 from erasure.disk import Disk, Plan
 from erasure.text import Msg
 
@@ -48,37 +52,6 @@ PURGE_ORDER = {
                    "opal-psid-revert"),
     "scsi-hdd": ("scsi-sanitize-overwrite", "scsi-sanitize-crypto", "opal-psid-revert"),
 }
-
-REASONS = {
-    "overwrite": Msg("overwrite: every addressable sector written once and read back: Clear "
-                     "(NIST SP 800-88 Table A); spare and remapped blocks are not reached"),
-    "nvme-sanitize-crypto": Msg("NVMe Sanitize, crypto erase: Purge (IEEE 2883)"),
-    "nvme-sanitize-block": Msg("NVMe Sanitize, block erase: Purge (IEEE 2883), every cell "
-                               "including spare blocks"),
-    "nvme-sanitize-overwrite": Msg("NVMe Sanitize, overwrite: Purge, but slow and wearing on "
-                                   "flash: tried last"),
-    "nvme-format-crypto": Msg("NVMe Format, SES=2 (cryptographic erase): Purge (NIST SP 800-88 "
-                              "Table A-8)"),
-    "nvme-format-user": Msg("NVMe Format, SES=1 (user data erase): Purge (NIST SP 800-88 Table "
-                            "A-8); IEEE 2883 prefers Sanitize where the drive has it"),
-    "ata-sanitize-crypto": Msg("ATA SANITIZE CRYPTO SCRAMBLE: Purge"),
-    "ata-sanitize-block": Msg("ATA SANITIZE BLOCK ERASE: Purge, every cell including spare "
-                              "blocks"),
-    "ata-sanitize-overwrite": Msg("ATA SANITIZE OVERWRITE: Purge"),
-    "ata-secure-erase-enhanced": Msg("ATA ENHANCED SECURITY ERASE: Purge on a hard disk, "
-                                     "only Clear on flash media (IEEE 2883)"),
-    "ata-secure-erase": Msg("ATA SECURITY ERASE UNIT: Clear (the drive rewrites the user "
-                            "area; not accepted as Purge)"),
-    "scsi-sanitize-crypto": Msg("SCSI SANITIZE, cryptographic erase: Purge"),
-    "scsi-sanitize-block": Msg("SCSI SANITIZE, block erase: Purge"),
-    "scsi-sanitize-overwrite": Msg("SCSI SANITIZE, overwrite: Purge"),
-    "mmc-sanitize": Msg("eMMC SANITIZE: Clear; NIST SP 800-88 gives no software Purge for "
-                        "eMMC"),
-    "mmc-erase": Msg("eMMC ERASE: Clear"),
-    "opal-psid-revert": Msg("Opal PSID revert (the drive discards its media key): Purge as a "
-                            "cryptographic erase, only with the PSID typed from the label"),
-}
-
 
 def supported_methods(disk: Disk) -> list[str]:
     """The methods this drive supports according to the probe, strongest first."""
@@ -112,18 +85,14 @@ def media_of(disk: Disk) -> str:
 
 
 def level_of(name: str, media: str) -> str | None:
-    """The NIST level a method reaches on this media (None: not applicable)."""
-    if name == "overwrite":
-        return "clear"
-    if name in ("mmc-sanitize", "mmc-erase"):
-        return "clear"
-    if name == "ata-secure-erase":
-        return "clear"
-    if name == "ata-secure-erase-enhanced":
-        return "purge" if media == "ata-hdd" else "clear"
-    if name == "opal-psid-revert" or name.startswith(("nvme-", "ata-sanitize", "scsi-sanitize")):
-        return "purge"
-    return None
+    """The NIST level a method reaches on this media (None: not applicable), from the
+    one mapping table (erasure.standards.MAPPING)."""
+    return standards.level_for(name, media)
+
+
+def reason_of(name: str, media: str) -> str:
+    row = standards.mapping_for(name, media)
+    return row.reason if row else Msg("{method}", method=name)
 
 
 def _rank(level: str) -> int:
@@ -155,11 +124,11 @@ def make_plan(disk: Disk, level: str, options: Mapping[str, Any] | None = None) 
                            n=hpa.native_max_sectors - hpa.current_max_sectors))
     order = _order(candidates, level, media)
     for name in order:
-        reasons.append(REASONS[name])
+        reasons.append(reason_of(name, media))
         if name in CRYPTO:
             reasons.append(Msg("{method}: cryptographic erase is a Purge only if the drive "
                                "encrypted all user data with the erased key from the start "
-                               "(NIST SP 800-88 Rev. 1, 2.6); recorded as a condition",
+                               "(NIST SP 800-88 Rev. 2, 3.2.5); recorded as a condition",
                                method=name))
     sec = disk.ata_security
     if sec is not None and any(m in ATA_SECURITY for m in order):
@@ -196,8 +165,8 @@ def _media_notes(disk: Disk, media: str, level: str, order: list[str]) -> list[s
                          "device is a flash drive; only an overwrite through the bridge applies "
                          "(Clear)"))
     if media == "mmc":
-        notes.append(Msg("eMMC and SD cards cannot be purged by software (NIST SP 800-88 "
-                         "Table A-8): destroy the media when Purge is required"))
+        notes.append(Msg("eMMC and SD cards cannot be purged by software (IEEE 2883): "
+                         "destroy the media when Purge is required"))
     if media == "usb" and level == "purge":
         notes.append(Msg("USB flash drives cannot be purged by software: destroy the media "
                          "when Purge is required"))

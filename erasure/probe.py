@@ -214,6 +214,7 @@ def _apply_nvme(disk: Disk, outputs: ProbeOutputs, notes: list[str]) -> None:
             lbaf = ns.lbaf_in_use
             disk.size_bytes = disk.size_bytes or ns.size_bytes
             disk.logical_block_size = ns.block_size
+            disk.extra["nvme_dlfeat"] = ns.dlfeat
         except ValueError as exc:
             notes.append(Msg("unreadable nvme id-ns output: {error}", error=str(exc)))
     if outputs.nvme_list_ns:

@@ -30,6 +30,7 @@ import blake3
 
 from erasure import blockdev
 from erasure.blockdev import AlignedBuffer, Block
+from erasure.meter import Meter
 from erasure.methods.base import Progress
 from erasure.signatures import SECTOR, SIGNATURES, WINDOW, Signature
 
@@ -233,7 +234,7 @@ def scan(path: str, regions: Sequence[Region], *,
         check_regions(regions, size, align)
         largest = max([block_size] + [r.length for r in regions if r.expect == IMAGE])
         zeros = AlignedBuffer(block_size)
-        meter = _Meter(path, size, progress)
+        meter = Meter(path, size, progress, "audit", 0.2)
         scanner = _Scanner(fd, size, zeros, meter.add)
         try:
             done = blockdev.parallel(units(regions, block_size), largest, depth, scanner.work,
@@ -260,29 +261,3 @@ def scan(path: str, regions: Sequence[Region], *,
         result.error = str(done.failure)
     result.cancelled = cancel.is_set()
     return result
-
-
-class _Meter:
-    def __init__(self, path: str, total: int, sink: Callable[[Progress], None] | None):
-        self.path, self.total, self.sink = path, total, sink
-        self.done = 0
-        self.start = self.last = time.monotonic()
-        self.lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        with self.lock:
-            self.done += n
-            now = time.monotonic()
-            if now - self.last < 0.2:
-                return
-            self.last = now
-        self.emit()
-
-    def emit(self) -> None:
-        if self.sink is None:
-            return
-        elapsed = max(time.monotonic() - self.start, 1e-6)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else None
-        self.sink(Progress(self.path, "audit", self.done, self.total, rate, eta,
-                           elapsed_seconds=elapsed))

@@ -31,5 +31,6 @@ class Msg(str):
         text = gettext(self.template)
         if not self.params:
             return text
+        # a message inside a message (a reason) is rendered in the same language
         return text.format(**{k: v.localise(gettext) if isinstance(v, Msg) else v
                               for k, v in self.params.items()})

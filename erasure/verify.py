@@ -4,9 +4,10 @@
 pattern (zeros, or the keyed random stream of erasure.pattern) and returns a
 VerifyResult naming the first mismatching byte offsets.
 
-Sampling follows NIST SP 800-88 Rev. 1 §4.7.1: at least 10% of the media in at least
-1,000 subsections spread over the whole addressable range, the first and the last block
-included (`sample_offsets`, `sample_length`).
+Sampling keeps the read-back of NIST SP 800-88 Rev. 1 §4.7.1 (Rev. 2 leaves the
+verification technique to IEEE 2883 and the organisation): at least 10% of the media in at
+least 1,000 subsections spread over the whole addressable range, the first and the last
+block included (`sample_offsets`, `sample_length`).
 
 Helpers for firmware methods (block erase, crypto erase, format), which know the
 expected content only loosely:
@@ -14,12 +15,21 @@ expected content only loosely:
 - `check_fill(samples, offsets, allowed=(0x00, 0xFF))` - every sample is one uniform
   byte value among `allowed` (block erase / format read-back: zeros, ones, or either);
 - `check_changed(before, after, offsets)` - every sample differs from what was read at
-  the same offset before the erase (crypto erase: the old ciphertext must be gone).
-Both return a SampleCheck (passed, counts, first failing offsets).
+  the same offset before the erase (older crypto-erase records);
+- `write_markers(path, offsets, length, pattern)` / `check_markers(after, offsets, pattern)`
+  - before a crypto erase a per-run random block (distinct per offset: the keyed stream
+  at that offset) is written at each sample offset, O_DIRECT then fsync; afterwards every
+  marker must be gone. A drive that was blank before (new, TRIMmed, already wiped) thus
+  proves the erase too, and one that ignored it keeps its markers;
+- `check_scrambled(samples, offsets, allowed)` - a crypto erase found in progress (no
+  markers could be written): each sample reads as the drive's documented deallocated
+  value (`allowed`) or as ciphertext-like bytes (>= SCRAMBLED_BITS bits of entropy/byte).
+All return a SampleCheck (passed, counts, first failing offsets).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import threading
@@ -29,6 +39,7 @@ from dataclasses import dataclass, field
 
 from erasure import blockdev
 from erasure.blockdev import AlignedBuffer, Block
+from erasure.meter import Meter
 from erasure.methods.base import Progress
 from erasure.pattern import Pattern
 from erasure.text import Msg
@@ -40,6 +51,7 @@ DEFAULT_BLOCK = 8 * blockdev.MiB
 DEFAULT_DEPTH = 4
 MAX_REPORTED = 10
 SECTOR = 512
+SCRAMBLED_BITS = 7.5  # Shannon entropy per byte of a 4 KiB random block is ~7.95
 
 
 @dataclass
@@ -54,9 +66,12 @@ class VerifyResult:
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0  # CPU of the reading/comparing threads
+    # what was compared: pattern | uniform-fill | markers | before-after | scrambled-or-fill
+    method: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"mode": self.mode, "result": self.result, "bytes_checked": self.bytes_checked,
+        return {"mode": self.mode, "result": self.result, "method": self.method,
+                "bytes_checked": self.bytes_checked,
                 "sample_share": round(self.sample_share, 6), "subsections": self.subsections,
                 "mismatches": self.mismatches, "read_errors": self.read_errors,
                 "seconds": round(self.seconds, 3), "cpu_seconds": round(self.cpu_seconds, 3)}
@@ -162,6 +177,65 @@ def check_changed(before: Sequence[bytes], after: Sequence[bytes],
     return SampleCheck(failed == 0 and checked > 0, checked, failed, firsts)
 
 
+def write_markers(path: str, offsets: Sequence[int], length: int, pattern: Pattern) -> None:
+    """Write `pattern`'s bytes at each offset (O_DIRECT), then fsync and drop the cache."""
+    fd = blockdev.open_device(path, write=True)
+    buf = AlignedBuffer(length)
+    try:
+        for offset in offsets:
+            pattern.fill(buf.view, offset, length)
+            blockdev.pwrite_all(fd, buf.view[:length], offset)
+        blockdev.flush(fd)
+    finally:
+        buf.close()
+        os.close(fd)
+
+
+def check_markers(after: Sequence[bytes], offsets: Sequence[int],
+                  pattern: Pattern) -> SampleCheck:
+    """Every marker written before the erase must be gone (any other content passes)."""
+    failed, values = 0, set()
+    firsts: list[int] = []
+    for data, offset in zip(after, offsets, strict=True):
+        if data == pattern.bytes_at(offset, len(data)):
+            failed += 1
+            if len(firsts) < MAX_REPORTED:
+                firsts.append(offset)
+        elif data and data == data[:1] * len(data):
+            values.add(data[0])
+    return SampleCheck(failed == 0 and len(after) > 0, len(after), failed, firsts,
+                       sorted(values))
+
+
+def entropy_bits(data: bytes) -> float:
+    """Shannon entropy in bits per byte."""
+    if not data:
+        return 0.0
+    counts = [0] * 256
+    for b in data:
+        counts[b] += 1
+    n = len(data)
+    return -sum(c / n * math.log2(c / n) for c in counts if c)
+
+
+def check_scrambled(samples: Sequence[bytes], offsets: Sequence[int],
+                    allowed: Sequence[int] = (0x00, 0xFF)) -> SampleCheck:
+    """Each sample is a uniform `allowed` value or reads as ciphertext (random-looking)."""
+    failed, values = 0, set()
+    firsts: list[int] = []
+    for data, offset in zip(samples, offsets, strict=True):
+        if data and data == data[:1] * len(data) and data[0] in allowed:
+            values.add(data[0])
+            continue
+        if entropy_bits(data) >= SCRAMBLED_BITS:
+            continue
+        failed += 1
+        if len(firsts) < MAX_REPORTED:
+            firsts.append(offset)
+    return SampleCheck(failed == 0 and len(samples) > 0, len(samples), failed, firsts,
+                       sorted(values))
+
+
 # ---- comparison against the written pattern ------------------------------------------
 
 class _Checker:
@@ -234,7 +308,7 @@ def verify(path: str, pattern: Pattern, mode: str, *,
             length = sample_length(size, share, subsections, align)
             ranges = [(o, length) for o in sample_offsets(size, length, subsections, align, seed)]
         total = sum(n for _, n in ranges)
-        meter = _Meter(path, total, progress)
+        meter = Meter(path, total, progress, "verify", 0.1)
         checker = _Checker(fd, pattern, block_size, meter.add)
         try:
             done = blockdev.parallel(blockdev.split(ranges, block_size), block_size, depth,
@@ -247,7 +321,8 @@ def verify(path: str, pattern: Pattern, mode: str, *,
     result = VerifyResult(mode, "pass", checker.checked, checker.checked / size if size else 0.0,
                           len(ranges), sorted(checker.mismatches)[:MAX_REPORTED],
                           sorted(checker.read_errors)[:MAX_REPORTED],
-                          time.monotonic() - start, cpu_seconds=done.cpu_seconds)
+                          time.monotonic() - start, cpu_seconds=done.cpu_seconds,
+                          method="pattern")
     failure = done.failure
     if failure is not None:
         result.result = "fail"
@@ -258,27 +333,3 @@ def verify(path: str, pattern: Pattern, mode: str, *,
     elif checker.mismatches or checker.read_errors:
         result.result = "fail"
     return result
-
-
-class _Meter:
-    def __init__(self, path: str, total: int, sink: Callable[[Progress], None] | None):
-        self.path, self.total, self.sink = path, total, sink
-        self.done = 0
-        self.start = self.last = time.monotonic()
-        self.lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        with self.lock:
-            self.done += n
-            now = time.monotonic()
-            if now - self.last < 0.1:
-                return
-            self.last = now
-        self.emit()
-
-    def emit(self) -> None:
-        if self.sink is None:
-            return
-        rate = self.done / max(time.monotonic() - self.start, 1e-6)
-        eta = (self.total - self.done) / rate if rate > 0 else None
-        self.sink(Progress(self.path, "verify", self.done, self.total, rate, eta))

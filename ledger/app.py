@@ -30,6 +30,7 @@ from ledger.tlog import CheckpointLog, default_origin
 from ledger.web.apidocs import router as apidocs_router
 from ledger.web.pages import STATIC_DIR
 from ledger.web.pages import router as web_router
+from ledger.witness import ENV_WITNESSES, Witness, Witnessing, parse_witnesses
 
 
 def _problem(status: int, code: str, detail: str,
@@ -39,12 +40,21 @@ def _problem(status: int, code: str, detail: str,
 
 
 def create_app(ledger: Ledger, *, netboot: Path | None = None,
-               lost_after: float = 120.0, origin: str | None = None) -> FastAPI:
+               lost_after: float = 120.0, origin: str | None = None,
+               witnesses: str | None = None) -> FastAPI:
     """`origin`: the checkpoints' origin line and key name (default: $ARDOISE_LEDGER_ORIGIN,
-    else ardoise-ledger/ and the log key's id)."""
+    else ardoise-ledger/ and the log key's id). `witnesses`: "URL=VKEY ..." (default:
+    $ARDOISE_LEDGER_WITNESSES) that each new checkpoint is submitted to (ledger.witness)."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        witnessing = None
+        if app.state.witnesses:
+            witnessing = Witnessing(app.state.checkpoints,
+                                    [Witness(url, key) for url, key in app.state.witnesses])
+            app.state.witnessing = witnessing.start()
         yield
+        if witnessing is not None:
+            witnessing.stop()
         app.state.intake.close()
 
     app = FastAPI(title="Ardoise ledger", version=__version__, lifespan=lifespan,
@@ -55,6 +65,8 @@ def create_app(ledger: Ledger, *, netboot: Path | None = None,
     app.state.lost_after = lost_after
     app.state.checkpoints = CheckpointLog(
         ledger, origin or os.environ.get(ENV_ORIGIN) or default_origin(ledger))
+    app.state.witnesses = parse_witnesses(
+        witnesses if witnesses is not None else os.environ.get(ENV_WITNESSES, ""))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -51,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1,
                    help=_("server processes (they share the database; appends stay serialised)"))
     s.add_argument("--log-level", default="info")
+    s.add_argument("--witness", action="append", default=[], metavar="URL=VKEY",
+                   help=_("submit each new checkpoint to this tlog-witness (repeatable)"))
     s.add_argument("--access-log", action="store_true", help=_("log every request"))
 
     e = sub.add_parser("enroll", help=_("enroll an appliance public key"))
@@ -287,6 +289,15 @@ def serve(args: argparse.Namespace) -> int:
     if problem is not None:
         print(problem, file=sys.stderr)
         return EXIT_FAILED
+    if args.witness:
+        from ledger.witness import ENV_WITNESSES, parse_witnesses
+
+        try:
+            parse_witnesses(" ".join(args.witness))
+        except ValueError as exc:
+            print(_("ardoise-ledger: {error}").format(error=exc), file=sys.stderr)
+            return EXIT_USAGE
+        os.environ[ENV_WITNESSES] = " ".join(args.witness)  # the workers submit too
     logs.setup(args.log_level)
     from ledger.logkey import ENV_KEY
 

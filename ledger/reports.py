@@ -111,8 +111,23 @@ def _headings(pdf: FPDF, cols: list[tuple[str, str, float]]) -> None:
     pdf.set_xy(pdf.l_margin, y + height)
 
 
+def qc_summary(qc: Any) -> str:
+    """The batch's quality control in one sentence (ledger.qc.BatchQC)."""
+    text = _("Quality control: {sampled} of {total} devices drawn for independent validation "
+             "(at least {share}), {validated} validated ({coverage} coverage): {passed} passed, "
+             "{failed} failed.").format(
+        sampled=format_number(len(qc.sampled), 0), total=format_number(qc.sanitized, 0),
+        share=format_number(qc.share * 100, 0) + " %",
+        validated=format_number(len(qc.validated), 0),
+        coverage=format_number(qc.coverage * 100, 1) + " %",
+        passed=format_number(qc.passed, 0), failed=format_number(qc.failed, 0))
+    if qc.flagged:
+        text += " " + _("FLAGGED: a validation failed; check every device of this batch.")
+    return text
+
+
 def to_pdf(rows: Sequence[Any], *, title: str, subject: str, head: TreeHead,
-           ledger_url: str = "") -> bytes:
+           ledger_url: str = "", qc: Any = None) -> bytes:
     pdf = _Report(orientation="L", unit="mm", format="A4")
     fonts = _font_dir()
     pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
@@ -136,6 +151,11 @@ def to_pdf(rows: Sequence[Any], *, title: str, subject: str, head: TreeHead,
     if ledger_url:
         pdf.cell(0, 6, _("Each certificate can be checked at {url}").format(url=ledger_url),
                  new_x="LMARGIN", new_y="NEXT")
+    if qc is not None and qc.sanitized:
+        if qc.flagged:
+            pdf.set_text_color(180, 30, 30)
+        pdf.multi_cell(0, 6, qc_summary(qc), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
     pdf.ln(3)
     cols = columns()
     _headings(pdf, cols)

@@ -67,6 +67,16 @@ def _no_real_commands(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _english_by_default() -> Iterator[None]:
+    """Every test starts in English, whatever language the test before it chose."""
+    from appliance.i18n import set_language
+
+    set_language(None)
+    yield
+    set_language(None)
+
+
+@pytest.fixture(autouse=True)
 def _ledger_log_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every ledger a test starts without --log-key keeps its key in the test's own folder
     (never the system default path)."""

@@ -298,7 +298,10 @@ def run_pdf(args: argparse.Namespace) -> int:
     out = args.out or args.files[0].with_suffix(".pdf")
     ledger = args.ledger or os.environ.get("ARDOISE_LEDGER")
     try:
-        pdf.render(docs, out, ledger_url=ledger, invalid=problems)
+        from appliance.pdf_receipt import beside
+
+        pdf.render(docs, out, ledger_url=ledger, invalid=problems,
+                   receipts=[beside(f) for f in args.files])
     except (KeyError, TypeError) as exc:
         raise UsageError(_("not an ardoise.certificate/1 document: {field}").format(
             field=exc)) from exc

@@ -1,6 +1,8 @@
-"""`ardoise image build|write|hash` (CLI contract in DESIGN.md).
+"""`ardoise image build|capture|write|hash` (CLI contract in DESIGN.md).
 
     ardoise image build SOURCE.img --out DIR [--name N --version V] [--sign-key K] [--bmap F]
+                        [--raw PARTITION]...
+    ardoise image capture DEVICE --out DIR [--sign-key K] [--raw PARTITION]... (capture.py)
     ardoise image write MANIFEST(path|URL) DEVICE [--trust PUBKEY.pem]... [--yes] [--json]
     ardoise image hash DEVICE --manifest MANIFEST [--trust PUBKEY.pem]... [--json]
 
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("image", help=_("build, write and check OS images"))
-    isub = p.add_subparsers(dest="image_command", metavar="build|write|hash",
+    isub = p.add_subparsers(dest="image_command", metavar="build|capture|write|hash",
                             parser_class=type(p))
     isub.required = True
 
@@ -60,6 +62,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help=_("use a bmaptool map: unmapped ranges are left out"))
     b.add_argument("--chunk-mib", type=int, default=4, metavar="N")
     b.add_argument("--level", type=int, default=6, help=_("zstd compression level"))
+    b.add_argument("--raw", action="append", default=[], metavar="PARTITION",
+                   help=_("copy this partition whole, old data included (a number, a "
+                          "partition node, or all)"))
+    b.add_argument("--drop-page-files", action="store_true",
+                   help=_("write NTFS pagefile.sys, swapfile.sys and hiberfil.sys as zeros"))
     b.set_defaults(func=run_build)
 
     w = isub.add_parser("write", parents=[common], help=_("write an image onto a disk and verify it"))
@@ -87,29 +94,47 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     h.add_argument("--workers", type=int, default=4, metavar="N")
     h.set_defaults(func=run_hash)
 
+    from appliance.commands import capture
+
+    capture.register(isub, common)
+
 
 # ---------------------------------------------------------------- build
+
+
+def load_sign_key(path: Path | None) -> Any:
+    if path is None:
+        return None
+    try:
+        from appliance.certificate import CertificateError, load_private_pem
+
+        return load_private_pem(path.read_bytes())
+    except (OSError, ValueError, CertificateError) as exc:
+        raise key_file_error(path, exc, private=True) from None
 
 
 def run_build(args: argparse.Namespace) -> int:
     from appliance.imaging import build
 
-    key = None
-    if args.sign_key is not None:
-        try:
-            from appliance.certificate import CertificateError, load_private_pem
-
-            key = load_private_pem(args.sign_key.read_bytes())
-        except (OSError, ValueError, CertificateError) as exc:
-            raise key_file_error(args.sign_key, exc, private=True) from None
+    key = load_sign_key(args.sign_key)
     if not args.source.is_file() and not args.source.is_block_device():
         raise UsageError(_("{path}: no such image").format(path=args.source))
     if args.chunk_mib < 1 or args.chunk_mib > 64:
         raise UsageError(_("--chunk-mib must be between 1 and 64"))
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(_("{path} is a file: --out names the directory the image goes to")
+                         .format(path=args.out))
     try:
         result = build.build_image(args.source, args.out, name=args.name,
                                    version=args.image_version, sign_key=key, bmap=args.bmap,
-                                   chunk_bytes=args.chunk_mib << 20, level=args.level)
+                                   chunk_bytes=args.chunk_mib << 20, level=args.level,
+                                   raw=raw_partitions(args.raw),
+                                   drop_page_files=args.drop_page_files)
+    except build.BuildRefused as exc:
+        for reason in exc.reasons:
+            warn("  " + tr(reason))
+        raise Refused(_("{path}: nothing was built, the partitions above cannot be imaged by "
+                        "their used blocks").format(path=args.source)) from None
     except build.BuildError as exc:
         raise UsageError(tr(exc.message)) from None
     if args.json:
@@ -126,6 +151,20 @@ def run_build(args: argparse.Namespace) -> int:
     if not d["signed"]:
         warn(_("warning: the image is not signed (--sign-key): appliances will refuse it"))
     return EXIT_OK
+
+
+def raw_partitions(values: list[str]) -> list[str]:
+    """--raw values as partition numbers: "3", "/dev/sda3", "/dev/nvme0n1p3" -> "3"."""
+    import re
+
+    out = []
+    for value in values:
+        m = re.fullmatch(r"all|\d+|.*?\D(\d+)", value)
+        if m is None:
+            raise UsageError(_("--raw {value}: give a partition number, a partition node or "
+                               "all").format(value=value))
+        out.append(m.group(1) or m.group(0))
+    return out
 
 
 # ---------------------------------------------------------------- write

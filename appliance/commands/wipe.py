@@ -13,9 +13,7 @@ writes nothing at all.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import stat
 import sys
 import threading
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import delivery
+from appliance.commands.checks import require_block_device
 from appliance.commands.wipe_display import Display
 from appliance.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused, UsageError
 from appliance.i18n import _, format_number, format_rate, format_size, ngettext, tr
@@ -112,12 +111,7 @@ def find_disks(paths: list[str], allow_external: bool) -> list[Disk]:
     """Whole disks for the paths; exit 2 for missing/non-block paths, 3 for partitions."""
     disks: list[Disk] = []
     for path in paths:
-        try:
-            mode = os.stat(path).st_mode
-        except OSError:
-            raise UsageError(_("{path}: no such device").format(path=path)) from None
-        if not stat.S_ISBLK(mode):
-            raise UsageError(_("{path}: not a block device").format(path=path))
+        require_block_device(path)
         try:
             disk = resolve(path, allow_external=allow_external)
         except NotAWholeDisk as exc:

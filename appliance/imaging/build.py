@@ -2,20 +2,23 @@
 
 Streaming: the image is read one cell (chunk_bytes, 4 MiB by default) at a time and memory
 use does not grow with its size. Each 4 KiB block of a cell is one of:
-  free  - the filesystem (ext2/3/4 bitmaps) or the bmap says nobody uses it: left out;
+  free  - no file system uses it (partclone's map, see usedblocks.py) or the bmap leaves it
+          out: listed in must_zero (written as zeros), its bytes never read into the image;
   zero  - used (or unknown) but all zero: listed in must_zero, no data stored;
   data  - everything else: stored.
-Runs of data blocks (small gaps merged) become chunks, each compressed as one independent
-zstd frame; frames are compressed in parallel and appended in disk order.
+Runs of data blocks (short runs of zero blocks between them merged, never free ones) become
+chunks, each compressed as one independent zstd frame; frames are compressed in parallel
+and appended in disk order.
 """
 
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,8 +30,9 @@ import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.errors import os_reason
-from appliance.imaging import fsmap, gpt
+from appliance.imaging import fsmap, gpt, partclone, usedblocks
 from appliance.imaging.manifest import Chunk, Extent, Manifest, chunk_root_hash, sign
+from erasure import runner
 from erasure.text import Msg
 
 BLOCK = 4096
@@ -44,13 +48,22 @@ class BuildError(Exception):
         self.message = message
 
 
+class BuildRefused(BuildError):
+    """Partitions that cannot be imaged by their used blocks (unknown, damaged, encrypted)."""
+
+    def __init__(self, reasons: list[Msg]):
+        super().__init__(reasons[0])
+        self.reasons = reasons
+
+
 @dataclass
 class BuildResult:
     manifest_path: Path
     data_path: Path
     manifest: Manifest
-    free_bytes: int  # left out as unused by the filesystem / bmap
+    free_bytes: int  # unused by the file systems / bmap: zeros on the target, not stored
     seconds: float = 0.0
+    partitions: list[usedblocks.PartInfo] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         m = self.manifest
@@ -69,22 +82,28 @@ class BuildResult:
             "signed": m.signature is not None,
             "key_id": (m.signature or {}).get("key_id"),
             "seconds": round(self.seconds, 3),
+            "partitions": [p.to_dict() for p in self.partitions or []],
         }
 
 
-def free_map(fd: int, size: int, bmap: Path | None
-             ) -> tuple[gpt.PartitionTable, list[fsmap.FreeExtent]]:
-    """(partition table, sorted free extents) for an image."""
+def free_map(source: Path, fd: int, size: int, bmap: Path | None, raw: Collection[str] = (),
+             drop_page_files: bool = False) -> tuple[gpt.PartitionTable, list[fsmap.FreeExtent],
+                        list[usedblocks.PartInfo] | None]:
+    """(partition table, sorted free extents, what was done with each partition)."""
     table = gpt.read_table(fd, size)
     if bmap is not None:
-        return table, _unguarded(fsmap.bmap_free_extents(bmap, size), table)
-    free: list[fsmap.FreeExtent] = []
-    if table.kind == "none":
-        free += fsmap.ext_free_extents(fd, 0, size) or []
-    for part in table.partitions:
-        if part.start + part.length <= size:
-            free += fsmap.ext_free_extents(fd, part.start, part.length) or []
-    return table, _unguarded(free, table)
+        return table, _unguarded(fsmap.bmap_free_extents(bmap, size), table), None
+    try:
+        layout = usedblocks.scan(source, fd, size, table, raw, drop_page_files)
+    except usedblocks.Refused as exc:
+        raise BuildRefused(exc.reasons) from exc
+    except (partclone.PartcloneError, runner.CommandError, runner.CommandNotFound,
+            runner.CommandTimeout) as exc:
+        raise BuildError(exc.message if isinstance(exc, partclone.PartcloneError)
+                         else Msg("cannot map the partitions: {error}", error=str(exc))
+                         ) from exc
+    free = [fsmap.FreeExtent(a, n) for a, n in layout.free(size)]
+    return table, _unguarded(free, table), layout.parts
 
 
 def _unguarded(free: list[fsmap.FreeExtent], table: gpt.PartitionTable
@@ -125,6 +144,20 @@ def _free_mask(free: list[fsmap.FreeExtent], starts: list[int], off: int, n_bloc
     return mask
 
 
+def _blank_free(raw: bytearray, free: list[fsmap.FreeExtent], starts: list[int], off: int
+                ) -> bytearray:
+    """Zero the free bytes of a cell: a block partly used (a file system whose blocks are
+    smaller than 4 KiB) keeps only its used part, so no old byte rides along with it."""
+    end = off + len(raw)
+    i = max(bisect.bisect_right(starts, off) - 1, 0)
+    while i < len(free) and free[i].offset < end:
+        a, b = max(free[i].offset, off), min(free[i].offset + free[i].length, end)
+        if b > a:
+            raw[a - off:b - off] = bytes(b - a)
+        i += 1
+    return raw
+
+
 def _runs(kinds: bytearray) -> list[tuple[int, int, int]]:
     """(kind, first block, count) runs."""
     out = []
@@ -156,14 +189,15 @@ def classify(data: memoryview, mask: bytearray, block: int) -> bytearray:
 
 
 def pieces(kinds: bytearray, block: int, merge_gap: int) -> list[tuple[int, int, int]]:
-    """(kind, first block, count) of what to store (DATA, TABLE) or zero (ZERO); short gaps
-    between data runs are merged into the data pieces."""
+    """(kind, first block, count) of what to store (DATA, TABLE) or zero (ZERO, FREE); short
+    gaps of ZERO blocks between data runs are merged into the data pieces, FREE ones never
+    (their bytes may be an old owner's)."""
     out: list[tuple[int, int, int]] = []
     gap_blocks = merge_gap // block
     last_data = -1  # index in out of the last DATA piece
     for k, first, count in _runs(kinds):
         if k == DATA:
-            if last_data >= 0 and all(p[0] in (ZERO, FREE) for p in out[last_data + 1:]) \
+            if last_data >= 0 and all(p[0] == ZERO for p in out[last_data + 1:]) \
                     and first - (out[last_data][1] + out[last_data][2]) <= gap_blocks:
                 start = out[last_data][1]
                 # the zero runs now inside the data piece are no longer must_zero
@@ -172,7 +206,7 @@ def pieces(kinds: bytearray, block: int, merge_gap: int) -> list[tuple[int, int,
             else:
                 out.append((DATA, first, count))
                 last_data = len(out) - 1
-        elif k in (ZERO, TABLE):
+        else:
             out.append((k, first, count))
     return out
 
@@ -191,8 +225,13 @@ def _compress(payload: bytes, level: int) -> tuple[bytes, str]:
 def build_image(source: Path, out_dir: Path, name: str | None = None, version: str = "1",
                 sign_key: Ed25519PrivateKey | None = None, bmap: Path | None = None,
                 chunk_bytes: int = CHUNK_BYTES, level: int = 6, workers: int | None = None,
-                logical_block_size: int = 512,
-                progress: Callable[[int, int], None] | None = None) -> BuildResult:
+                logical_block_size: int = 512, raw: Collection[str] = (),
+                drop_page_files: bool = False,
+                progress: Callable[[int, int], None] | None = None,
+                open_data: Callable[[Path], Any] | None = None) -> BuildResult:
+    """raw: partition numbers to copy whole (old data included), or "all";
+    drop_page_files: NTFS pagefile.sys, swapfile.sys, hiberfil.sys written as zeros;
+    open_data: where the data file goes (default: open(path, "wb"); upload.PutStream)."""
     import time
 
     started = time.monotonic()
@@ -217,12 +256,15 @@ def build_image(source: Path, out_dir: Path, name: str | None = None, version: s
             raise BuildError(Msg("{path}: size {size} is not a multiple of {lbs} bytes",
                                  path=str(source), size=size, lbs=logical_block_size))
         try:
-            table, free = free_map(fd, size, bmap)
+            table, free, parts = free_map(source, fd, size, bmap, raw, drop_page_files)
         except fsmap.MapError as exc:
             raise BuildError(exc.message) from exc
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            chunks, zeros, data_bytes = _stream(fd, size, free, table.table_ranges, partial,
+            # a local data file is written under a temporary name, renamed once complete;
+            # an upload (open_data) streams as it goes
+            sink = open_data(data_path) if open_data is not None else open(partial, "wb")
+            chunks, zeros, data_bytes = _stream(fd, size, free, table.table_ranges, sink,
                                                 chunk_bytes, level,
                                                 workers or max(2, os.cpu_count() or 2),
                                                 progress)
@@ -248,15 +290,17 @@ def build_image(source: Path, out_dir: Path, name: str | None = None, version: s
         doc = sign(doc, sign_key)
         m.signature = doc["signature"]
     try:
-        os.replace(partial, data_path)
+        if open_data is None:
+            os.replace(partial, data_path)
         _write_json(manifest_path, doc)
     except OSError as exc:
         _remove_partial(partial, out_dir if made_dir else None, data_path,
                         manifest_path.with_suffix(".tmp"))
         raise BuildError(Msg("cannot write {path}: {error}", path=str(manifest_path),
                              error=os_reason(exc))) from exc
-    free_bytes = size - m.mapped_bytes - m.zero_bytes
-    return BuildResult(manifest_path, data_path, m, free_bytes, time.monotonic() - started)
+    free_bytes = sum(e.length for e in free)
+    return BuildResult(manifest_path, data_path, m, free_bytes, time.monotonic() - started,
+                       parts)
 
 
 def _remove_partial(partial: Path, made_dir: Path | None, *more: Path) -> None:
@@ -289,13 +333,14 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 def _cell_is_hole(fd: int, off: int, length: int) -> bool:
     try:
         nxt = os.lseek(fd, off, SEEK_DATA)
-    except OSError:  # ENXIO: no data after off
-        return True
+    except OSError as exc:
+        # ENXIO: no data after off; EINVAL: no SEEK_DATA here (a block device), so read it
+        return exc.errno == errno.ENXIO
     return nxt >= off + length
 
 
 def _stream(fd: int, size: int, free: list[fsmap.FreeExtent], table: list[tuple[int, int]],
-            data_path: Path, chunk_bytes: int, level: int, workers: int,
+            sink: Any, chunk_bytes: int, level: int, workers: int,
             progress: Callable[[int, int], None] | None
             ) -> tuple[list[Chunk], list[Extent], int]:
     starts = [e.offset for e in free]
@@ -320,24 +365,25 @@ def _stream(fd: int, size: int, free: list[fsmap.FreeExtent], table: list[tuple[
             chunks.append(Chunk(len(chunks), off, length, digest, data_offset, len(frame), role))
             data_offset += len(frame)
 
-    with open(data_path, "wb") as out, ThreadPoolExecutor(workers) as pool:
+    with sink as out, ThreadPoolExecutor(workers) as pool:
         for off in range(0, size, chunk_bytes):
             length = min(chunk_bytes, size - off)
             n_blocks = -(-length // BLOCK)
             mask = _free_mask(free, starts, off, n_blocks, BLOCK, table)
             if all(m == 1 for m in mask):
+                add_zero(off, length)
                 continue
             if TABLE not in mask and _cell_is_hole(fd, off, length):
                 kinds = bytearray(ZERO if not m else FREE for m in mask)
                 view = memoryview(b"")
             else:
-                raw = os.pread(fd, length, off)
+                raw = _blank_free(bytearray(os.pread(fd, length, off)), free, starts, off)
                 view = memoryview(raw)
                 kinds = classify(view, mask, BLOCK)
             for kind, first, count in pieces(kinds, BLOCK, MERGE_GAP):
                 a = off + first * BLOCK
                 b = min(off + (first + count) * BLOCK, size)
-                if kind == ZERO:
+                if kind in (ZERO, FREE):
                     add_zero(a, b - a)
                 else:
                     payload = bytes(view[a - off:b - off])

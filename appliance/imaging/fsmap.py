@@ -166,3 +166,43 @@ def bmap_free_extents(path: Path, image_bytes: int) -> list[FreeExtent]:
     if pos < image_bytes:
         out.append(FreeExtent(pos, image_bytes - pos))
     return out
+
+
+COMPAT_RESIZE_INODE = 0x10
+
+
+def ext_backup_reserved_gdt(fd: int, start: int) -> list[tuple[int, int]]:
+    """Byte ranges of the reserved GDT blocks in the backup groups of an ext2/3/4 file
+    system. The block bitmap counts them as used, but mke2fs never writes them (resize2fs
+    writes group descriptors there when it grows the file system; e2fsck checks only the
+    resize inode's pointers to them), so they hold whatever the disk held before: they are
+    left out like free space. Empty when the layout is one this reader does not handle."""
+    sb = os.pread(fd, 1024, start + 1024)
+    if len(sb) < 1024 or struct.unpack_from("<H", sb, 0x38)[0] != EXT_MAGIC:
+        return []
+    blocks_lo, = struct.unpack_from("<I", sb, 0x04)
+    first_data_block, log_bs, = struct.unpack_from("<II", sb, 0x14)
+    blocks_per_group, = struct.unpack_from("<I", sb, 0x20)
+    compat, incompat, ro_compat = struct.unpack_from("<III", sb, 0x5C)
+    reserved_gdt, = struct.unpack_from("<H", sb, 0xCE)
+    desc_size, = struct.unpack_from("<H", sb, 0xFE)
+    blocks_hi, = struct.unpack_from("<I", sb, 0x150)
+    if (not compat & COMPAT_RESIZE_INODE or not reserved_gdt or incompat & INCOMPAT_META_BG
+            or compat & COMPAT_SPARSE_SUPER2 or log_bs > 6 or not blocks_per_group):
+        return []
+    bs = 1024 << log_bs
+    is64 = bool(incompat & INCOMPAT_64BIT)
+    blocks = blocks_lo | ((blocks_hi << 32) if is64 else 0)
+    dsize = desc_size if is64 and desc_size >= 64 else 32
+    groups = -(-(blocks - first_data_block) // blocks_per_group)
+    gdt_blocks = -(-(groups * dsize) // bs)
+    sparse = bool(ro_compat & RO_COMPAT_SPARSE_SUPER)
+    out = []
+    for g in range(1, groups):
+        if not _has_super(g, sparse):
+            continue
+        first = first_data_block + g * blocks_per_group + 1 + gdt_blocks
+        count = min(reserved_gdt, blocks - first)
+        if count > 0:
+            out.append((start + first * bs, count * bs))
+    return out

@@ -211,7 +211,7 @@ class AtaSecurityErase:
     def _erase(self, disk: Disk, ctx: EraseContext, result: EraseResult, info: AtaIdentify,
                password: str) -> None:
         if self.enhanced:
-            if not firmware.take_before_samples(disk, result):
+            if not firmware.take_before_samples(disk, result, ctx):
                 return
         else:
             firmware.expect_fill(result, "zero-or-ones",

@@ -109,7 +109,7 @@ class AtaSanitize:
         elif not remove_hpa(disk, ctx, result):
             return result
         elif self.action == "crypto":
-            if not firmware.take_before_samples(disk, result):
+            if not firmware.take_before_samples(disk, result, ctx):
                 return result
         elif self.action == "block":
             firmware.expect_fill(result, "zero-or-ones", "sanitize block erase: erased cells "

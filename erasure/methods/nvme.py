@@ -174,7 +174,7 @@ class NvmeFormat:
             return result
         if self.crypto:
             result.details["condition"] = firmware.CRYPTO_CONDITION
-            if not firmware.take_before_samples(disk, result):
+            if not firmware.take_before_samples(disk, result, ctx):
                 return result
         else:
             firmware.expect_fill(result, "zero-or-ones", "format with user data erase: the "
@@ -255,7 +255,7 @@ class NvmeSanitize:
             firmware.expect_fill(result, "zero-or-ones", "a sanitize found in progress was "
                                  "waited for: erased media reads back uniform")
         elif self.action == "crypto":
-            if not firmware.take_before_samples(disk, result):
+            if not firmware.take_before_samples(disk, result, ctx):
                 return result
         elif self.action == "block":
             firmware.expect_fill(result, "zero-or-ones", "sanitize block erase: erased media "

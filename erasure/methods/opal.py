@@ -39,7 +39,7 @@ class OpalPsidRevert:
             result.errors.append(Msg("a PSID is 32 letters or digits"))
             return result
         result.details["condition"] = firmware.CRYPTO_CONDITION
-        if not firmware.take_before_samples(disk, result):
+        if not firmware.take_before_samples(disk, result, ctx):
             return result
         res = firmware.command_waiting(["sedutil-cli", "--PSIDrevert", psid, disk.path],
                                        TIMEOUT_S, result, ctx, disk, self.name, secret=psid)

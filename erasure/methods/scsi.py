@@ -94,7 +94,7 @@ class ScsiSanitize:
             return result
         if self.action == "crypto":
             result.details["condition"] = firmware.CRYPTO_CONDITION
-            if not firmware.take_before_samples(disk, result):
+            if not firmware.take_before_samples(disk, result, ctx):
                 return result
         elif self.action == "block":
             firmware.expect_fill(result, "zero-or-ones", "sanitize block erase: erased media "

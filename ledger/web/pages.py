@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from appliance import i18n, words
-from ledger.reports import status_label, to_csv, to_pdf
+from ledger.reports import qc_summary, status_label, to_csv, to_pdf
 from ledger.store import SESSION_SECONDS, Ledger, NotFound
 from ledger.web import session
 
@@ -165,8 +165,20 @@ def _group_page(request: Request, kind: str, name: str) -> Response:
     kwargs = {kind: name}
     counts = ledger.status_counts(**kwargs)
     rows = ledger.report_rows(**kwargs)
+    qc = _qc(request, kind, name)
+    language(request)  # the sentence below is made before render() sets it
     return render(request, "batch.html", kind=kind, name=name, counts=counts, rows=rows,
-                  total=sum(counts.values()))
+                  total=sum(counts.values()), qc=qc,
+                  qc_text=qc_summary(qc) if qc is not None and qc.sanitized else "")
+
+
+def _qc(request: Request, kind: str, name: str) -> Any:
+    """The batch's quality control (its sample drawn on first look), None for a donor."""
+    if kind != "batch":
+        return None
+    from ledger.api.qc_routes import qc_of
+
+    return qc_of(request).status(name)
 
 
 def _report(request: Request, kind: str, name: str, fmt: str) -> Response:
@@ -188,7 +200,7 @@ def _report(request: Request, kind: str, name: str, fmt: str) -> Response:
         what=i18n._("batch") if kind == "batch" else i18n._("donor"))
     base = str(request.base_url).rstrip("/")
     pdf = to_pdf(rows, title=title, subject=subject, head=ledger.latest_head(),
-                 ledger_url=base + "/certificates/")
+                 ledger_url=base + "/certificates/", qc=_qc(request, kind, name))
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 

@@ -289,7 +289,8 @@ def test_ledger_serve_on_a_port_in_use(tmp_path: Path) -> None:
 def test_only_verbose_shows_a_traceback(spooled: Path, tmp_path: Path) -> None:
     """An error no command mapped itself is one line; -v logs the details for a report."""
     cert = next((spooled / "spool" / "pending").glob("*.json"))
-    argv = ["cert", "pdf", str(cert), "--out", str(tmp_path / "nodir" / "x.pdf")]
+    argv = ["cert", "pdf", str(cert), "--data", str(spooled), "--out",
+            str(tmp_path / "nodir" / "x.pdf")]
     _check(_cli("--lang", "en", *argv), 2, "no such file or directory")
     verbose = _cli("--lang", "en", *argv, "-v")
     assert verbose.returncode == 2 and "Traceback" in verbose.stderr

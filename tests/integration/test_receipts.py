@@ -93,6 +93,15 @@ def test_delivered_certificates_get_receipts_that_verify_offline(tmp_path: Path)
     edited.write_text(json.dumps(doc))
     assert main(["cert", "verify", str(edited), "--proof", str(proof), "--log-key", vkey,
                  "--data", str(data)]) == 1
+    # the PDF carries the receipt and says how to check it
+    import subprocess
+
+    out = tmp_path / "cert.pdf"
+    assert main(["cert", "pdf", str(cert), "--out", str(out), "--data", str(data)]) == 0
+    text = " ".join(subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
+                                   check=True, timeout=60).stdout.split())
+    assert "Receipt: entry" in text and "of the 3 in the log ledger.test/log" in text
+    assert f"--proof {ids[0]}.tlog-proof" in text
 
 
 def test_a_forked_history_under_the_same_key_raises_a_split_view_alarm(tmp_path: Path) -> None:

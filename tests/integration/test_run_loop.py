@@ -289,7 +289,7 @@ def test_run_writes_and_proves_the_os_image(loops: Loops, tmp_path: Path) -> Non
     (tmp_path / "publisher.pem").write_bytes(key.public_key().public_bytes(
         ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo))
     build = ardoise("image", "build", str(source), "--out", str(tmp_path / "images"),
-                    "--name", "demo-os", "--version", "1",
+                    "--name", "demo-os", "--version", "1", "--raw", "all",
                     "--sign-key", str(tmp_path / "publisher.key"))
     assert build.returncode == 0, build.stderr
     cfg = write_config(tmp_path, "image:\n  manifest: images/demo-os.manifest.json\n"

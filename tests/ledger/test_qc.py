@@ -143,3 +143,31 @@ def test_a_bad_share_setting_is_one_sentence(client: TestClient, auth: dict[str,
     monkeypatch.setenv("ARDOISE_LEDGER_QC_SHARE", "five percent")
     res = client.get(f"/api/v1/batches/{BATCH}/qc", headers=auth)
     assert res.status_code == 500 and "ARDOISE_LEDGER_QC_SHARE" in res.json()["detail"]
+
+
+def test_the_batch_page_and_report_show_coverage_and_the_flag(
+        ledger: Ledger, client: TestClient, submit: Callable[..., tuple[dict[str, Any], Any]],
+        token: str, tmp_path: Any) -> None:
+    import subprocess
+
+    certs = {c["id"]: c for c in batch(submit)}
+    client.cookies.set("ardoise_token", token)
+    page = client.get(f"/batches/{BATCH}").text
+    assert "Quality control: 2 of 40 devices drawn for independent validation" in page
+    assert "0 validated" in page and "FLAGGED" not in page
+    drawn = client.get(f"/api/v1/batches/{BATCH}/qc",
+                       headers={"Authorization": f"Bearer {token}"}).json()["sampled"]
+    assert all(f"/certificates/{cid}" in page for cid in drawn)
+    validator = Ed25519PrivateKey.generate()
+    ledger.enroll("audit-bench", public_pem(validator.public_key()))
+    assert client.post("/api/v1/validations", json=validation(
+        validator, certs[drawn[0]], "B. Gagnon", "fail")).status_code == 201
+    page = client.get(f"/batches/{BATCH}").text
+    assert "1 validated (2.5" in page and "FLAGGED" in page
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(client.get(f"/batches/{BATCH}/report.pdf").content)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True, timeout=60).stdout
+    assert "Quality control: 2 of 40" in " ".join(text.split()) and "FLAGGED" in text
+    fr = client.get(f"/batches/{BATCH}?lang=fr").text
+    assert "Contrôle qualité" in fr

@@ -89,7 +89,8 @@ def test_build_from_an_erase_outcome() -> None:
     assert san["started_at"] == "2026-11-18T21:20:00Z"
     assert san["ended_at"] == "2026-11-18T21:20:43.500Z" and san["seconds"] == 43.5
     assert ver == {"mode": "sample", "sample_share": 0.1, "result": "pass",
-                   "bytes_checked": 25606051840, "errors": []}
+                   "bytes_checked": 25606051840, "errors": [], "method": None,
+                   "subsections": 1000}
     assert media["type"] == "flash" and media["serial"] == "X9PPT1MFQBB1"
     assert doc["host"]["product"] == "Surface Pro 7"
     assert doc["image"]["verified"] is True

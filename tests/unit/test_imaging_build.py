@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.imaging import build, fsmap, gpt
 from appliance.imaging.manifest import chunk_root_hash, parse_bytes
+from tests.conftest import FakeRunner
+from tests.unit.ext4_fixture import add_ext4_fixture_commands
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "imaging"
 PART_START = 2048 * 512
@@ -113,21 +115,46 @@ def test_classify_and_pieces() -> None:
     kinds = build.classify(memoryview(bytes(data)), mask, block)
     assert list(kinds) == [build.DATA, build.ZERO, build.ZERO, build.DATA, build.ZERO,
                            build.FREE, build.ZERO, build.DATA]
-    assert build.pieces(kinds, block, merge_gap=2 * block) == [
-        (build.DATA, 0, 4), (build.ZERO, 4, 1), (build.ZERO, 6, 1), (build.DATA, 7, 1)]
+    split = [(build.DATA, 0, 4), (build.ZERO, 4, 1), (build.FREE, 5, 1), (build.ZERO, 6, 1),
+             (build.DATA, 7, 1)]
+    assert build.pieces(kinds, block, merge_gap=2 * block) == split
+    # a free block is never merged into data, however short the gap (its bytes may be an
+    # old owner's); zero gaps are
+    assert build.pieces(kinds, block, merge_gap=3 * block) == split
+    kinds[5] = build.ZERO
     assert build.pieces(kinds, block, merge_gap=3 * block) == [(build.DATA, 0, 8)]
 
 
-def test_build_gpt_ext4_image(gpt_ext4: Path, tmp_path: Path) -> None:
+def _blanked(image: Path) -> bytes:
+    """The image with every byte partclone calls free (and the gaps) set to zero."""
+    fd = os.open(image, os.O_RDONLY)
+    try:
+        _table, free, _parts = build.free_map(image, fd, image.stat().st_size, None)
+    finally:
+        os.close(fd)
+    out = bytearray(image.read_bytes())
+    for e in free:
+        out[e.offset:e.offset + e.length] = bytes(e.length)
+    return bytes(out)
+
+
+def test_build_gpt_ext4_image(gpt_ext4: Path, tmp_path: Path, fake_runner: FakeRunner) -> None:
+    add_ext4_fixture_commands(fake_runner, gpt_ext4)
     key = Ed25519PrivateKey.generate()
     result = build.build_image(gpt_ext4, tmp_path / "out", name="fixture", version="7",
                                sign_key=key, chunk_bytes=1 << 20)
     m = parse_bytes(result.manifest_path.read_bytes())
     assert (m.name, m.version, m.partition_table) == ("fixture", "7", "gpt")
     assert m.image_bytes == m.min_disk_bytes == 64 * 1024 * 1024
-    # free blocks of the file system are left out: ~40 MiB of the 64 MiB
+    # free blocks of the file system are left out of the data: ~40 MiB of the 64 MiB
     assert result.free_bytes > 35 * 1024 * 1024
-    assert m.mapped_bytes + m.zero_bytes + result.free_bytes == m.image_bytes
+    # ... and written as zeros: every byte is either stored or must be zero
+    assert m.mapped_bytes + m.zero_bytes == m.image_bytes
+    assert [p.to_dict() for p in result.partitions or []] == [
+        {"number": 1, "start": PART_START, "length": 64994816, "fstype": "ext4",
+         "action": "file-system", "kept_bytes": result.partitions[0].kept_bytes}]
+    # the source was looked at through a read-only loop device, detached afterwards
+    assert fake_runner.calls[-1] == ("losetup", "--detach", "/dev/loop0")
     # the partition tables are chunks of their own
     roles = [c for c in m.chunks if c.role == "partition-table"]
     assert len(roles) == 2
@@ -136,7 +163,8 @@ def test_build_gpt_ext4_image(gpt_ext4: Path, tmp_path: Path) -> None:
     # every chunk decompresses to bytes equal to the image at its offset, with its hash
     data = (tmp_path / "out" / "fixture.data").read_bytes()
     assert len(data) == m.data_bytes
-    image = gpt_ext4.read_bytes()
+    image = _blanked(gpt_ext4)
+    assert image != gpt_ext4.read_bytes()  # the deleted file's bytes are not carried
     dctx = zstandard.ZstdDecompressor()
     for c in m.chunks:
         raw = dctx.decompress(data[c.data_offset:c.data_offset + c.data_length])
@@ -148,22 +176,32 @@ def test_build_gpt_ext4_image(gpt_ext4: Path, tmp_path: Path) -> None:
     assert m.signature is not None and m.signature["alg"] == "ed25519"
 
 
-def test_build_with_bmap_uses_its_map(gpt_ext4: Path, tmp_path: Path) -> None:
+def test_build_with_bmap_uses_its_map(gpt_ext4: Path, tmp_path: Path,
+                                      fake_runner: FakeRunner) -> None:
+    add_ext4_fixture_commands(fake_runner, gpt_ext4)
     plain = build.build_image(gpt_ext4, tmp_path / "a", name="a", chunk_bytes=1 << 20)
     bmap = build.build_image(gpt_ext4, tmp_path / "b", name="b", chunk_bytes=1 << 20,
                              bmap=FIXTURES / "gpt-ext4.bmap")
-    # the bmap maps the deleted file's blocks too; the ext4 bitmaps do not
+    # the bmap maps the deleted file's blocks too; partclone's map does not
     assert bmap.manifest.mapped_bytes > plain.manifest.mapped_bytes + 5 * 1024 * 1024
 
 
-def test_raw_image_without_filesystem(tmp_path: Path) -> None:
+def test_raw_image_without_filesystem(tmp_path: Path, fake_runner: FakeRunner) -> None:
     img = tmp_path / "raw.img"
     with open(img, "wb") as fh:
         fh.write(os.urandom(3 * 4096))
         fh.write(bytes(5 * 4096))
         fh.write(b"\xAA" * 4096)
         fh.truncate(8 * 1024 * 1024)  # sparse tail: must read as zero on the disk
-    r = build.build_image(img, tmp_path / "out", chunk_bytes=1 << 20)
+    # blkid finds nothing (exit status 2, no output): refused, unless copied whole
+    fake_runner.add(["blkid", "-p", "-o", "export", "-O", "0", "-S", str(8 << 20), str(img)],
+                    returncode=2)
+    with pytest.raises(build.BuildRefused) as refused:
+        build.build_image(img, tmp_path / "out", chunk_bytes=1 << 20)
+    assert refused.value.reasons == ["the disk: no file system found (--raw all copies it "
+                                     "whole, old data included)"]
+    assert not (tmp_path / "out").exists()
+    r = build.build_image(img, tmp_path / "out", chunk_bytes=1 << 20, raw=["all"])
     doc = json.loads(r.manifest_path.read_text())
     assert "signature" not in doc
     assert [(c["disk_offset"], c["length"]) for c in doc["chunks"]] == [(0, 9 * 4096)]

@@ -11,6 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.certificate import private_pem
 from appliance.cli import main, requested_command
+from appliance.commands.image import raw_partitions
+from tests.conftest import FakeRunner
+from tests.unit.ext4_fixture import add_ext4_fixture_commands
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "imaging"
 
@@ -28,10 +31,12 @@ def test_write_to_something_that_is_not_a_block_device(tmp_path: Path) -> None:
     assert main(["image", "hash", str(tmp_path), "--manifest", "x.manifest.json"]) == 2
 
 
-def test_build_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               fake_runner: FakeRunner) -> None:
     img = tmp_path / "disk.img"
     with open(FIXTURES / "gpt-ext4.img.zst", "rb") as src, open(img, "wb") as dst:
         zstandard.ZstdDecompressor().copy_stream(src, dst)
+    add_ext4_fixture_commands(fake_runner, img)
     key = tmp_path / "publisher.key"
     key.write_bytes(private_pem(Ed25519PrivateKey.generate()))
     rc = main(["image", "build", str(img), "--out", str(tmp_path / "out"), "--name", "fx",
@@ -39,7 +44,9 @@ def test_build_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["name"], doc["version"], doc["signed"]) == ("fx", "2", True)
-    assert doc["mapped_bytes"] + doc["must_zero_bytes"] + doc["free_bytes"] == 64 << 20
+    assert doc["mapped_bytes"] + doc["must_zero_bytes"] == 64 << 20
+    assert doc["free_bytes"] > 35 << 20
+    assert [p["fstype"] for p in doc["partitions"]] == ["ext4"]
     assert (tmp_path / "out" / "fx.manifest.json").exists()
 
 
@@ -64,3 +71,25 @@ def test_version_answers_without_importing_the_commands() -> None:
                          check=True).stdout.splitlines()
     assert out[0].startswith("ardoise ")
     assert out[1] == "[]"
+
+
+def test_raw_partition_names() -> None:
+    assert raw_partitions(["2", "/dev/sda3", "/dev/nvme0n1p4", "all"]) == ["2", "3", "4", "all"]
+
+
+def test_unmappable_disk_is_refused_and_raw_copies_it(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      fake_runner: FakeRunner) -> None:
+    img = tmp_path / "blob.img"
+    img.write_bytes(b"\x5a" * 65536)
+    fake_runner.add(["blkid", "-p", "-o", "export", "-O", "0", "-S", "65536", str(img)],
+                    returncode=2)
+    assert main(["image", "build", str(img), "--out", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert "no file system found (--raw all copies it whole" in err
+    assert main(["image", "build", str(img), "--out", str(tmp_path / "out"), "--raw", "all",
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mapped_bytes"] == 65536 and doc["partitions"][0]["action"] == "raw"
+    assert main(["image", "build", str(img), "--out", str(tmp_path / "out"), "--raw",
+                 "sda"]) == 2

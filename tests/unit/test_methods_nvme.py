@@ -103,9 +103,9 @@ def test_format_crypto_takes_before_samples(fake_runner, tmp_path: Path) -> None
     fake_runner.add(format_argv(str(image), 2, 600), "Success formatting namespace:1\n")
     result = methods.get("nvme-format-crypto").run(disk, EraseContext())
     assert result.status == "erased"
-    assert result.details["expect"] == "changed"
-    assert len(result.details["before_samples"]) == len(result.details["sample_offsets"]) > 1
-    assert b"ARDOISE-MARKER-" in result.details["before_samples"][0]
+    assert result.details["expect"] == "markers"
+    assert result.details["markers_written"] == len(result.details["sample_offsets"]) > 1
+    assert b"ARDOISE-MARKER-" not in image.read_bytes()[:result.details["sample_length"]]
     assert "from the start" in result.details["condition"]
 
 

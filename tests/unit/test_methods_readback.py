@@ -8,10 +8,13 @@ a drive that answers "success" but keeps the data (Wei et al., FAST'11) must fai
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from erasure import nvme_sysfs, runner
+import pytest
+
+from erasure import firmware, nvme_sysfs, runner
 from erasure.disk import Disk
 from erasure.erase import erase_disk
 from erasure.probe import ProbeOutputs, disk_from_outputs
@@ -24,6 +27,15 @@ FORMAT_OUT = (FIXTURES / "nvme/qemu-7.2-format-ses1.txt").read_text()
 
 def fx(name: str) -> str:
     return (FIXTURES / name).read_text()
+
+
+@pytest.fixture(autouse=True)
+def nvme_cli_version(fake_runner) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """erase_disk records the version of the tool that ran (nvme-cli 2.3 here)."""
+    firmware.tool_version.cache_clear()
+    fake_runner.add(["nvme", "version"], fx("versions/nvme-cli-2.3-version.stdout"))
+    yield
+    firmware.tool_version.cache_clear()
 
 
 def nvme_on(image: Path, id_ctrl: str = "nvme/qemu-7.2-id-ctrl.json") -> Disk:
@@ -57,6 +69,8 @@ def test_format_user_erase_verified_by_readback(fake_runner, tmp_path: Path) -> 
     assert out.status == "erased", out.errors
     assert out.method == "nvme-format-user" and out.verify.result == "pass"
     assert out.verify.bytes_checked > 0
+    assert out.erase is not None
+    assert out.erase.details["tool_version"] == "nvme version 2.3 (git 2.3)"
 
 
 def test_format_that_lies_fails_verification(fake_runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -80,8 +94,8 @@ def test_crypto_format_readback_compares_before_and_after(fake_runner, tmp_path:
                              drive(image, os.urandom(SIZE)))
     out = erase_disk(disk, level="purge", method="nvme-format-crypto", verify_mode="sample")
     assert out.status == "erased", out.errors
-    assert out.verify.result == "pass"
-    assert out.erase is not None and out.erase.details["expect"] == "changed"
+    assert out.verify.result == "pass" and out.verify.method == "markers"
+    assert out.erase is not None and out.erase.details["expect"] == "markers"
 
 
 def test_crypto_format_that_lies_fails(fake_runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -37,7 +37,7 @@ def image(tmp_path: Path) -> tuple[Path, Path]:
         fh.truncate(16 * MiB)
     key = Ed25519PrivateKey.generate()
     result = build_image(source, tmp_path / "images", name="demo-os", version="3",
-                         sign_key=key, workers=1)
+                         sign_key=key, workers=1, raw=("all",))  # no file system: copied whole
     pub = tmp_path / "publisher.pem"
     pub.write_bytes(public_pem(key.public_key()))
     return Path(result.manifest_path), pub
