@@ -85,12 +85,30 @@ class LedgerSettings:
     ca_file: Path | None = None
     heartbeat_seconds: int = 30
     enroll_token: str | None = None  # rack machines enroll their boot-time key with it
+    # sha256/BASE64 of the ledger's SubjectPublicKeyInfo, checked on every connection
+    # (appliance.ledgertls); several for a key rollover
+    pin: tuple[str, ...] = ()
+    proxy: str | None = None  # http(s)://HOST:PORT of the site's proxy
 
 
 @dataclass(frozen=True)
 class WifiNetwork:
+    """One network to join (appliance.wifi), in the order the config lists them. Its
+    secrets (psk, password) stay on the stick: never in argv, logs or repr()."""
+
     ssid: str
-    psk: str | None = None
+    psk: str | None = field(default=None, repr=False)  # WPA2/WPA3-Personal
+    hidden: bool = False  # the access point does not broadcast its SSID
+    wpa3: bool = False  # WPA3-Personal only (SAE); WPA2 and WPA2/WPA3 mixed need no flag
+    eap: str | None = None  # WPA2-Enterprise: peap | ttls
+    identity: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_cert: Path | None = None  # the RADIUS server's CA (PEM), from the stick
+    phase2: str = "mschapv2"  # inner authentication
+
+    @property
+    def enterprise(self) -> bool:
+        return self.eap is not None
 
 
 @dataclass(frozen=True)
@@ -231,6 +249,34 @@ def _url(r: _Reader, node: yaml.Node, key: str) -> str | None:
     return text.rstrip("/") or None
 
 
+def _pins(r: _Reader, node: yaml.Node, key: str) -> tuple[str, ...]:
+    from appliance.ledgertls import valid_pin
+
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    pins = tuple(_text(r, item, key) for item in items)
+    for item, pin in zip(items, pins, strict=True):
+        if not valid_pin(pin):
+            raise r.fail(item, key, _("expected sha256/ followed by the base64 SHA-256 of the "
+                                      "ledger's public key (SubjectPublicKeyInfo)"))
+    return pins
+
+
+def _proxy(r: _Reader, node: yaml.Node, key: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    url = _url(r, node, key)
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = urlsplit("")
+    if not parts.hostname:
+        raise r.fail(node, key, _("expected http://HOST:PORT (the site's proxy)"))
+    return url
+
+
 def _list_of(item: Check) -> Check:
     def check(r: _Reader, node: yaml.Node, key: str) -> tuple[Any, ...]:
         if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
@@ -247,13 +293,48 @@ def _section(cls: type, table: dict[str, Check]) -> Check:
     return check
 
 
+EAP_METHODS = ("peap", "ttls")
+PHASE2 = ("mschapv2", "pap", "gtc", "mschap")
+
+WIFI_KEYS: dict[str, Check] = {
+    "ssid": _text, "psk": _optional_text, "hidden": _bool, "wpa3": _bool,
+    "eap": _choice(EAP_METHODS), "identity": _optional_text, "password": _optional_text,
+    "ca_cert": _optional_path, "phase2": _choice(PHASE2),
+}
+
+
 def _wifi(r: _Reader, node: yaml.Node, key: str) -> WifiNetwork:
-    values = r.mapping(node, key, {"ssid": _text, "psk": _optional_text})
+    values = r.mapping(node, key, WIFI_KEYS)
+    line = {str(k.value): k for k, _v in node.value} if isinstance(node, yaml.MappingNode) else {}
     if not values.get("ssid"):
         raise r.fail(node, f"{key}.ssid", _("every network needs an ssid"))
+    if len(values["ssid"].encode("utf-8")) > 32:
+        raise r.fail(line.get("ssid", node), f"{key}.ssid", _("an SSID has at most 32 bytes"))
     psk = values.get("psk")
     if psk is not None and not 8 <= len(psk) <= 63:
-        raise r.fail(node, f"{key}.psk", _("a WPA passphrase has 8 to 63 characters"))
+        raise r.fail(line.get("psk", node), f"{key}.psk",
+                     _("a WPA passphrase has 8 to 63 characters"))
+    if values.get("eap"):
+        if psk is not None or values.get("wpa3"):
+            raise r.fail(line.get("eap", node), f"{key}.eap",
+                         _("an enterprise network (eap) takes identity and password, not psk "
+                           "or wpa3"))
+        for needed in ("identity", "password", "ca_cert"):
+            if not values.get(needed):
+                raise r.fail(node, f"{key}.{needed}",
+                             _("an enterprise network (eap) needs identity, password and "
+                               "ca_cert (the CA certificate of its server, on the stick)"))
+        ca = values["ca_cert"]
+        if not ca.is_file():
+            raise r.fail(line["ca_cert"], f"{key}.ca_cert",
+                         _("file not found: {path}").format(path=ca))
+    else:
+        for only in ("identity", "password", "ca_cert", "phase2"):
+            if only in values:
+                raise r.fail(line[only], f"{key}.{only}",
+                             _("only meaningful with eap: peap or eap: ttls"))
+        if values.get("wpa3") and psk is None:
+            raise r.fail(line["wpa3"], f"{key}.wpa3", _("WPA3-Personal needs a psk"))
     return WifiNetwork(**values)
 
 
@@ -291,6 +372,8 @@ TOP: dict[str, Check] = {
         "ca_file": _optional_path,
         "heartbeat_seconds": _int_between(5, 3600),
         "enroll_token": _optional_text,
+        "pin": _pins,
+        "proxy": _proxy,
     }),
     "wifi": _list_of(_wifi),
     "battery": _section(BatterySettings, {"min_percent": _int_between(0, 100)}),
@@ -321,6 +404,10 @@ def parse(text: str, source: str = FILE_NAME, base: Path | None = None) -> Confi
         node = _find(root, "erase.pattern") or _find(root, "erase.method")
         raise reader.fail(node, "erase.pattern",
                           _("a pattern applies to the overwrite method only"))
+    ledger: LedgerSettings = values.get("ledger", LedgerSettings())
+    if ledger.pin and not (ledger.url or "").startswith("https://"):
+        raise reader.fail(_find(root, "ledger.pin"), "ledger.pin",
+                          _("a pinned key needs an https:// ledger.url"))
     return Config(source=source, **values)
 
 

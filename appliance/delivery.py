@@ -207,36 +207,40 @@ def print_summary(summary: DeliverySummary, out: Callable[[str], None]) -> None:
 
 # --- a session without a background uplink (`ardoise wipe`) ----------------------------------
 
-def ledger_for(data_dir: Path) -> tuple[str | None, Path | None]:
+def ledger_for(data_dir: Path) -> tuple[str | None, Path | None, Any]:
     """The ledger a session without a config sends to: $ARDOISE_LEDGER, else the config on the
-    data partition (DATA/ardoise.yaml), else the last ledger the uplink used here. (URL, CA)"""
+    data partition (DATA/ardoise.yaml), else the last ledger the uplink used here.
+    (URL, CA, the config's LedgerSettings when the URL is the config's: pin, proxy)"""
     from appliance.config import ConfigError, load_from, locate
     from appliance.spool import Spool
     from appliance.uplink import saved_state
 
     url = os.environ.get("ARDOISE_LEDGER") or None
     ca: Path | None = None
+    settings: Any = None
     if url is None:
         try:
             config = load_from(locate(None, data_dir, None))
         except ConfigError:
             config = None
         if config is not None and config.ledger.url:
-            url, ca = config.ledger.url, config.ledger.ca_file
+            url, ca, settings = config.ledger.url, config.ledger.ca_file, config.ledger
     if url is None and (data_dir / "spool").is_dir():
         url = (saved_state(Spool(data_dir)) or {}).get("ledger")
     default_ca = data_dir / "keys" / "ledger-ca.pem"
-    return url, ca or (default_ca if default_ca.exists() else None)
+    return url, ca or (default_ca if default_ca.exists() else None), settings
 
 
 def deliver_now(data_dir: Path, certificate_ids: Sequence[str | None]) -> DeliverySummary:
     """Send the spool once (no retries: a session ends) and say where each certificate is."""
+    from appliance.ledgertls import ledger_session
     from appliance.spool import Spool
     from appliance.uplink import Uplink, network_up
 
-    url, ca = ledger_for(data_dir)
+    url, ca, settings = ledger_for(data_dir)
     last_error = None
     if url and any(certificate_ids) and network_up():
-        uplink = Uplink(Spool(data_dir), url, ca=ca, timeout=(3.0, 10.0))
+        session = ledger_session(settings) if settings is not None else None
+        uplink = Uplink(Spool(data_dir), url, ca=ca, timeout=(3.0, 10.0), session=session)
         last_error = uplink.flush_once().error
     return summarize(data_dir, certificate_ids, url, last_error)

@@ -227,8 +227,10 @@ def ledger_checks(config: Config, data_dir: Path, *,
     if not (link_up or network_up)():
         return [Check("ledger-offline", WARNING, _("No network: {consequence}.").format(
             consequence=offline))]
+    from appliance.ledgertls import ledger_session
+
     ca = config.ledger.ca_file
-    answer = standing(url, key, ca=ca)
+    answer = standing(url, key, ca=ca, session=ledger_session(config.ledger))
     enroll = enroll_command(keys / PUB_NAME, kid)
     if answer.state == "enrolled":
         return [Check("ledger-enrolled", OK, _("The ledger {url} answers and knows this appliance "
@@ -258,6 +260,17 @@ def ledger_checks(config: Config, data_dir: Path, *,
             "Copy the ledger's CA certificate (PEM) to {file} and set ledger.ca_file: "
             "keys/ledger-ca.pem in {config}.").format(
             file=keys / "ledger-ca.pem", config=config.source or "ardoise.yaml"))]
+    if answer.state == "pin-mismatch":
+        return [Check("ledger-pin-mismatch", PROBLEM, _(
+            "The server at {url} does not hold the ledger's pinned key (ledger.pin): "
+            "{reason}.").format(url=url, reason=tr(answer.reason)), _(
+            "Use another network (this one may be intercepting), or, if the ledger's key "
+            "really changed, put its new pin in ledger.pin in {config}.").format(
+            config=config.source or "ardoise.yaml"))]
+    if answer.state == "captive-portal":
+        return [Check("ledger-captive-portal", WARNING, _(
+            "The ledger {url} cannot be reached from this network: {reason}.").format(
+            url=url, reason=tr(answer.reason)))]
     if answer.state == "unsupported":
         return [Check("ledger-unsupported", WARNING, _("The ledger {url} cannot say whether it knows this "
                                            "appliance (HTTP 404): an older ledger, or another "

@@ -123,7 +123,9 @@ class RackSession:
         self.uplink: Any = None
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._http = requests.Session()
+        from appliance.ledgertls import ledger_session
+
+        self._http = ledger_session(config.ledger)  # ledger.pin and ledger.proxy apply here too
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.beats_sent = 0
@@ -134,6 +136,7 @@ class RackSession:
     def open(self, patience: float = ENROLL_PATIENCE) -> RackSession:
         """Key, enrollment, heartbeats and the certificate uplink; RackError if refused."""
         from appliance.certify import load_key
+        from appliance.ledgertls import ledger_session
         from appliance.uplink import Uplink
 
         self.key = load_key(self.data_dir, create=True)
@@ -141,7 +144,8 @@ class RackSession:
         self._pin_ledger_ca()
         self.enroll(patience)
         self.uplink = Uplink(self.spool, self.ledger, ca=self.verify if isinstance(
-            self.verify, str) else None, idle_poll=5.0)
+            self.verify, str) else None, idle_poll=5.0,
+            session=ledger_session(self.config.ledger))
         self.uplink.start()
         self._thread = threading.Thread(target=self._loop, name="rack-heartbeat", daemon=True)
         self._thread.start()
@@ -320,9 +324,11 @@ class RackSession:
         stop = stop or threading.Event()
         if self.uplink is not None:
             self.uplink.stop()
+        from appliance.ledgertls import ledger_session
         from appliance.uplink import Uplink
 
-        uplink = self.uplink or Uplink(self.spool, self.ledger)
+        uplink = self.uplink or Uplink(self.spool, self.ledger,
+                                       session=ledger_session(self.config.ledger))
         wait = first_wait
         while True:
             report = uplink.flush_once()

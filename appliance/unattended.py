@@ -49,11 +49,13 @@ def make_uplink(config: Config, data_dir: Path) -> Any | None:
     """The uplink to the configured ledger, or None without a ledger URL."""
     if not config.ledger.url:
         return None
+    from appliance.ledgertls import ledger_session
     from appliance.spool import Spool
     from appliance.uplink import Uplink  # type: ignore[attr-defined]
 
     ca = str(config.ledger.ca_file) if config.ledger.ca_file else None
-    return Uplink(Spool(data_dir), config.ledger.url, ca=ca)
+    return Uplink(Spool(data_dir), config.ledger.url, ca=ca,
+                  session=ledger_session(config.ledger))
 
 
 def heartbeat_document(data_dir: Path, host: Any, batch: str,

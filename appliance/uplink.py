@@ -11,12 +11,11 @@ timeouts and connection errors → retried later with exponential backoff and fu
     uplink.start(); ...; uplink.wake(); ...; uplink.stop()
     uplink.state()                         # UplinkState, for the TUI and `spool list --json`
     uplink.send_heartbeat({...})           # best effort, POST /api/v1/heartbeats
-    standing(ledger_url, key)              # GET /api/v1/appliances/me, a signed request
+    standing(ledger_url, key)              # appliance.standing: GET /api/v1/appliances/me
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import random
@@ -28,20 +27,30 @@ from typing import Any
 
 import requests
 
-from appliance.certificate import canonical, key_id, sign
+from appliance.certificate import canonical
 from appliance.errors import network_reason
 from appliance.i18n import N_
+from appliance.ledgertls import CAPTIVE, captive_reason, pin_mismatch, pin_refusal
 from appliance.receipts import Receipts, SplitView
 from appliance.spool import Spool, encode, write_atomic
+from appliance.standing import (  # noqa: F401 - this appliance at the ledger, re-exported
+    APPLIANCE_ME,
+    REQUEST_HEADER,
+    Standing,
+    _error_code,
+    _reason,
+    signed_request,
+    standing,
+    why_unreachable,
+)
 from appliance.tlog import TlogError
+from erasure.text import Msg
 
 log = logging.getLogger(__name__)
 NOT_A_LEDGER = N_("this address is not an ardoise ledger (check --ledger or ledger.url)")
 
 CERTIFICATES = "/api/v1/certificates"
 HEARTBEATS = "/api/v1/heartbeats"
-APPLIANCE_ME = "/api/v1/appliances/me"
-REQUEST_HEADER = "X-Ardoise-Request"  # a GET has no body: the signed request rides here
 STATE_FILE = "uplink.json"
 
 
@@ -164,19 +173,27 @@ class Uplink:
 
     def _post(self, path: str, body: bytes) -> requests.Response:
         try:
-            return self.session.post(self.ledger + path, data=body, timeout=self.timeout,
-                                     verify=self.verify,
-                                     headers={"Content-Type": "application/json"})
+            # never a redirect: the ledger answers here, a captive portal sends elsewhere
+            response = self.session.post(self.ledger + path, data=body, timeout=self.timeout,
+                                         verify=self.verify, allow_redirects=False,
+                                         headers={"Content-Type": "application/json"})
         except requests.RequestException as exc:
             log.info("%s%s: %s", self.ledger, path, exc)
-            raise _Retry(str(network_reason(exc))) from exc
+            found = pin_mismatch(exc)
+            raise _Retry(pin_refusal(found) if found else network_reason(exc)) from exc
+        portal = captive_reason(response)
+        if portal is not None:
+            log.info("%s%s: HTTP %s, not the ledger", self.ledger, path, response.status_code)
+            raise _Retry(portal)
+        return response
 
     def _get(self, path: str) -> tuple[int, str]:
         try:
             response = self.session.get(self.ledger + path, timeout=self.timeout,
-                                        verify=self.verify)
+                                        verify=self.verify, allow_redirects=False)
         except requests.RequestException as exc:
-            return 0, f"{type(exc).__name__}: {exc}"
+            found = pin_mismatch(exc)
+            return 0, str(pin_refusal(found)) if found else f"{type(exc).__name__}: {exc}"
         return response.status_code, response.text
 
     def fetch_receipts(self, report: FlushReport, ids: list[str]) -> None:
@@ -204,6 +221,8 @@ class Uplink:
         document = self.spool.load(cert_id)
         response = self._post(self.path, canonical(document))
         code = response.status_code
+        if code in (200, 201) and not _accepted(response, cert_id):
+            raise _Retry(Msg(CAPTIVE))  # a 200 that is not the ledger's receipt: not sent
         if code in (200, 201):
             self.spool.mark_sent(cert_id, sync=False)  # flush_once syncs once at the end
             return ("sent" if code == 201 else "duplicate"), None
@@ -229,7 +248,7 @@ class Uplink:
             except FileNotFoundError:  # moved by a concurrent flush
                 continue
             except _Retry as exc:
-                report.error = str(exc)
+                report.error = exc.args[0] if exc.args else str(exc)  # a Msg: translatable
                 break
             if outcome == "sent":
                 report.sent.append(cert_id)
@@ -344,89 +363,10 @@ class Uplink:
                 self._sleep(self.idle_poll)
 
 
-# ------------------------------------------------------------ this appliance at the ledger
-
-@dataclass
-class Standing:
-    """What the ledger says of this appliance's key (GET /api/v1/appliances/me)."""
-
-    # enrolled | revoked | unknown (not enrolled) | refused (4xx) | unreachable
-    # | unsupported (a 404 that is not the ledger's: an older ledger, or another server)
-    # | untrusted-tls (its TLS certificate does not verify against ledger.ca_file)
-    state: str
-    key_id: str
-    name: str = ""
-    enrolled_at: str = ""
-    reason: str = ""  # the ledger's answer (refused), or why it did not answer (unreachable)
-    http: int | None = None
-
-
-def signed_request(key: Any, method: str, path: str) -> str:
-    """The X-Ardoise-Request header: base64 of the RFC 8785 bytes of a signed
-    `ardoise.request/1` naming the method and path, signed like a heartbeat."""
-    document = sign({"schema": "ardoise.request/1", "method": method, "path": path,
-                     "sent_at": utc_now()}, key)
-    return base64.b64encode(canonical(document)).decode("ascii")
-
-
-def standing(ledger_url: str, key: Any, *, ca: str | Path | None = None,
-             session: requests.Session | None = None,
-             timeout: tuple[float, float] = (3.0, 5.0)) -> Standing:
-    """Ask the ledger whether it knows this appliance's key. Never raises."""
-    kid = key_id(key.public_key())
-    url = ledger_url.rstrip("/") + APPLIANCE_ME
-    try:
-        response = (session or requests).get(
-            url, timeout=timeout, verify=str(ca) if ca else True,
-            headers={REQUEST_HEADER: signed_request(key, "GET", APPLIANCE_ME)})
-    except requests.exceptions.SSLError as exc:  # it answers, but not as the ledger we trust
-        return Standing("untrusted-tls", kid, reason=why_unreachable(exc))
-    except requests.RequestException as exc:
-        return Standing("unreachable", kid, reason=why_unreachable(exc))
-    code = response.status_code
-    if code == 200:
-        try:
-            body = response.json()
-            revoked = bool(body["revoked"])
-            name, enrolled = str(body.get("name", "")), str(body.get("enrolled_at", ""))
-        except (ValueError, KeyError, TypeError):
-            return Standing("unreachable", kid, reason=_reason(response), http=code)
-        return Standing("revoked" if revoked else "enrolled", kid, name, enrolled, http=code)
-    if code == 404:  # the ledger's own answer names the key; any other 404 is not a ledger's
-        state = "unknown" if _error_code(response) == "unknown_key" else "unsupported"
-        return Standing(state, kid, reason=_reason(response), http=code)
-    if 400 <= code < 500 and code not in (408, 425, 429):
-        return Standing("refused", kid, reason=_reason(response), http=code)
-    return Standing("unreachable", kid, reason=f"HTTP {code}: {_reason(response)}", http=code)
-
-
-def why_unreachable(exc: requests.RequestException) -> str:
-    """A few plain words for a request that got no answer (never the library's text)."""
-    from appliance.i18n import _
-
-    if isinstance(exc, requests.exceptions.SSLError):
-        return _("its TLS certificate is not trusted (ledger.ca_file)")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return _("no answer in time")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return _("cannot connect")
-    return _("the request failed ({kind})").format(kind=type(exc).__name__)
-
-
-def _error_code(response: requests.Response) -> str:
+def _accepted(response: requests.Response, cert_id: str) -> bool:
+    """The ledger's receipt names the certificate ({"id": ..., "status": ...})."""
     try:
         body = response.json()
     except ValueError:
-        return ""
-    return str(body.get("error", "")) if isinstance(body, dict) else ""
-
-
-def _reason(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:  # not the ledger's JSON (an HTML error page...): its status line only
-        return str(response.reason or "").strip()[:200]
-    if isinstance(body, dict):
-        detail = body.get("detail") or body.get("error") or body.get("reason") or body
-        return str(detail)[:200]
-    return str(body)[:200]
+        return False
+    return isinstance(body, dict) and body.get("id") == cert_id

@@ -24,6 +24,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
+from appliance import wifi
 from appliance.i18n import _, get_language, set_language
 from appliance.intake import Intake
 from appliance.survey import Survey
@@ -79,6 +80,9 @@ class ArdoiseApp(App[int]):
                 self.uplink = make_uplink(self.survey.config, self.survey.data_dir)
                 if self.uplink is not None:
                     self.uplink.start()  # certificates leave as soon as a network is there
+                # the configured Wi-Fi, in the background; the uplink tries as soon as it is up
+                wifi.start_configured(self.survey.config.wifi,
+                                      then=self.uplink.wake if self.uplink else None)
         self.push_screen(self.first_screen())
 
     def on_unmount(self) -> None:

@@ -23,6 +23,7 @@ from textual.widgets import Static
 from appliance import __version__
 from appliance.i18n import _, format_size, get_language, ngettext, tr
 from appliance.jobs import Target
+from appliance.network import NetworkState
 from appliance.preflight import OK, PROBLEM, WARNING, Preflight
 from appliance.unattended import RackStatus
 from appliance.words import verify_mode_word
@@ -136,6 +137,7 @@ class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "erase", "erase"),
         Binding("r", "refresh", "refresh"),
+        Binding("n", "network", "network"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -145,23 +147,12 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         s = self.ardoise.survey
-        cfg = s.config
         yield Static(_("Ardoise {version} - erase, check, reinstall").format(version=__version__),
                      classes="title")
-        image = cfg.image.manifest or _("none (erase only)")
-        ledger = cfg.ledger.url or _("none (certificates stay on the stick)")
         rack = self.ardoise.rack_status
-        lines = [host_line(s.host),
-                 _("Power: {state}").format(state=s.battery.describe()),
-                 _("Network: {state}").format(state=s.network.describe())]
-        if rack is None:  # in rack mode the ledger is in the rack block
-            lines.append(_("Ledger: {url}").format(url=ledger) + self.spool_note())
-        lines += [_("Image: {image}").format(image=image),
-                  _("Erase: {level}, verification {verify}").format(
-                      level=level_name(cfg.erase.level), verify=verify_mode_word(cfg.erase.verify))]
         if rack is not None:
             yield Static(rack_lines(rack, self.ardoise.now()), classes="facts", id="rack")
-        yield Static("\n".join(lines), classes="facts", id="facts")
+        yield Static(self.facts_text(), classes="facts", id="facts")
         if s.preflight is not None and s.preflight.checks:
             yield Static(preflight_lines(s.preflight), classes="facts", id="preflight")
         if s.recovered:
@@ -180,6 +171,46 @@ class DashboardScreen(Screen[None]):
         yield Static(self.verdict(), classes="warning", id="verdict")
         keys = [("Enter", _("Erase")), ("R", _("Refresh")), ("F2", other_language()), ("Q", _("Quit"))]
         yield KeyBar(keys if count and self.may_erase() else keys[1:])
+
+    def facts_text(self) -> str:
+        s = self.ardoise.survey
+        cfg = s.config
+        image = cfg.image.manifest or _("none (erase only)")
+        ledger = cfg.ledger.url or _("none (certificates stay on the stick)")
+        rack = self.ardoise.rack_status
+        lines = [host_line(s.host),
+                 _("Power: {state}").format(state=s.battery.describe()),
+                 _("Network: {state}").format(state=s.network.describe())
+                 + ("" if s.network.online else "  " + _("(N: choose a Wi-Fi network)"))]
+        if rack is None:  # in rack mode the ledger is in the rack block
+            lines.append(_("Ledger: {url}").format(url=ledger) + self.spool_note())
+        lines += [_("Image: {image}").format(image=image),
+                  _("Erase: {level}, verification {verify}").format(
+                      level=level_name(cfg.erase.level), verify=verify_mode_word(cfg.erase.verify))]
+        return "\n".join(lines)
+
+    def action_network(self) -> None:
+        from tui.network import NetworkScreen
+
+        self.app.push_screen(NetworkScreen())
+
+    def on_screen_resume(self) -> None:
+        for widget in self.query("#facts").results(Static):
+            widget.update(self.facts_text())  # a network joined on the network screen
+
+    def refresh_network(self) -> None:
+        """What is connected now (a Wi-Fi joined after the start shows up here)."""
+        from appliance.network import read_state
+
+        state = read_state()  # nmcli: off the screen's thread
+        self.app.call_from_thread(self._show_network, state)
+
+    def _show_network(self, state: NetworkState) -> None:
+        from dataclasses import replace
+
+        self.ardoise.survey = replace(self.ardoise.survey, network=state)
+        for widget in self.query("#facts").results(Static):
+            widget.update(self.facts_text())
 
     def may_erase(self) -> bool:
         """Rack mode erases nothing before the ledger enrolled this machine, and nothing is
@@ -238,6 +269,10 @@ class DashboardScreen(Screen[None]):
     _waiting_for_rack = False
 
     def on_mount(self) -> None:
+        if self.ardoise.launch_jobs:  # tests and training show the survey as it was taken
+            self.set_interval(5.0, lambda: self.run_worker(self.refresh_network, thread=True,
+                                                           group="network",
+                                                           exclusive=True))
         if self.ardoise.rack_status is not None:
             self.set_interval(1.0, self.update_rack)  # the heartbeat's age
             if not self.may_erase():

@@ -22,7 +22,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from appliance import delivery, jobs, preflight, rack, unattended
+from appliance import delivery, jobs, preflight, rack, unattended, wifi
 from appliance.battery import read_state as read_battery
 from appliance.commands.checks import require_block_device
 from appliance.config import Config, ConfigError, load_from, locate
@@ -112,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     with Stopper(cancel, _("cancelling: every disk stops at a safe point and is reported "
                            "INCOMPLETE")) as stop:
         uplink = unattended.make_uplink(config, data_dir) if rack_session is None else None
+        if rack_session is None:  # the configured Wi-Fi, in the background (appliance.wifi)
+            wifi.start_configured(config.wifi, then=uplink.wake if uplink else None)
         names: dict[str, str] = {}
         sink = _printer(names) if rack_session is None else rack_session.sink(_printer(names))
         try:

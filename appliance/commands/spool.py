@@ -1,20 +1,23 @@
 """`ardoise spool list|flush`: certificates waiting for the ledger, and sending them now.
 
-The ledger address: --ledger, else $ARDOISE_LEDGER, else the last one the uplink used on
-this data partition. TLS is verified against DATA/keys/ledger-ca.pem when it exists, else
-the system's CA store. `flush` exits 0 when the spool is empty afterwards, 1 otherwise.
+The ledger address: --ledger, else $ARDOISE_LEDGER, else the config's ledger.url (--config
+FILE, else ardoise.config= or DATA/ardoise.yaml), else the last one the uplink used on this
+data partition. TLS is verified against the config's ledger.ca_file, else
+DATA/keys/ledger-ca.pem when it exists, else the system's CA store; the config's ledger.pin
+and ledger.proxy apply (appliance.ledgertls). `flush` exits 0 when the spool is empty afterwards, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from appliance import device_uplink
 from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
-from appliance.i18n import _, ngettext, tr
+from appliance.i18n import _, ngettext, set_language, tr
 from appliance.langpref import follow_config
 from appliance.output import emit_json, say
 from appliance.spool import Spool
@@ -32,6 +35,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     flush = actions.add_parser("flush", parents=[common],
                                help=_("send pending certificates to the ledger now"))
     flush.add_argument("--ledger", default=None, metavar="URL", help=_("ledger address"))
+    flush.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help=_("ardoise.yaml (its ledger: url, ca_file, pin, proxy)"))
     flush.set_defaults(func=run_flush)
 
 
@@ -63,15 +68,25 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_flush(args: argparse.Namespace) -> int:
+    from appliance.commands.run import load_config
+    from appliance.ledgertls import ledger_session
+
+    config = load_config(getattr(args, "config", None), args.data)
+    if config.language and not (args.lang or getattr(args, "top_lang", None)):
+        set_language(config.language)
     spool = Spool(args.data)
-    ledger = args.ledger or os.environ.get("ARDOISE_LEDGER") or \
+    ledger = args.ledger or os.environ.get("ARDOISE_LEDGER") or config.ledger.url or \
         (saved_state(spool) or {}).get("ledger")
     if not ledger:
         raise UsageError(_("no ledger address: use --ledger URL"))
     check_url(ledger)
-    ca = args.data / CA_FILE
-    uplink = Uplink(spool, ledger, ca=ca if ca.exists() else None)
-    report = uplink.flush_once()
+    ca = config.ledger.ca_file or args.data / CA_FILE
+    uplink = Uplink(spool, ledger, ca=ca if ca.exists() else None,
+                    session=ledger_session(config.ledger))
+    try:
+        report = uplink.flush_once()
+    finally:
+        uplink.session.close()
     result: dict[str, Any] = {"ledger": ledger, **report.to_json()}
     devices = None
     if device_uplink.pending(args.data):  # device records (ardoise device) ride along

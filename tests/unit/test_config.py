@@ -88,7 +88,7 @@ def test_overwrite_passes() -> None:
     ("battery:\n  min_percent: 150\n", 2, "battery.min_percent", "between 0 and 100"),
     ("ledger:\n  url: ftp://x\n", 2, "ledger.url", "http"),
     ("image:\n  manifest: s3://bucket/x\n", 2, "image.manifest", "http"),
-    ("wifi:\n  - ssid: a\n    psk: short\n", 2, "wifi[0].psk", "8 to 63"),
+    ("wifi:\n  - ssid: a\n    psk: short\n", 3, "wifi[0].psk", "8 to 63"),
     ("wifi:\n  - psk: longenough\n", 2, "wifi[0].ssid", "ssid"),
     ("language: de\n", 1, "language", "fr, en"),
     ("erase:\n  level: clear\n  fallback_to_clear: true\n", 3, "erase.fallback_to_clear",
