@@ -63,7 +63,7 @@ def image(tmp_path: Path, size: int = 16 * MiB) -> Path:
     (tmp_path / "publisher.key").write_bytes(private_pem(key))
     (tmp_path / "publisher.pem").write_bytes(public_pem(key.public_key()))
     build = ardoise("image", "build", str(source), "--out", str(tmp_path / "images"),
-                    "--name", "demo-os", "--version", "1",
+                    "--name", "demo-os", "--version", "1", "--raw", "all",  # no file system
                     "--sign-key", str(tmp_path / "publisher.key"))
     assert build.returncode == 0, build.stderr
     return tmp_path / "publisher.pem"
