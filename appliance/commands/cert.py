@@ -28,10 +28,11 @@ from appliance.certificate import (
     verify_signature,
 )
 from appliance.certify import keys_dir, public_keys, trusted_keys
-from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError, os_reason
-from appliance.i18n import _, format_datetime, format_size, ngettext, tr
+from appliance.commands.checks import json_head
+from appliance.errors import EXIT_FAILED, EXIT_OK, UsageError
+from appliance.i18n import _, format_datetime, format_size, ngettext
 from appliance.langpref import follow_config
-from appliance.output import emit_json, looks_like_json, say, warn
+from appliance.output import emit_json, say, warn
 from appliance.words import (
     image_outcome,
     level_word,
@@ -144,17 +145,9 @@ class Invalid(Exception):
 
 def _load(path: Path) -> dict[str, Any]:
     """A certificate file, or exit 2 with one sentence (missing, unreadable, not JSON)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except FileNotFoundError:
-        raise UsageError(_("{path}: no such file").format(path=path)) from None
-    except OSError as exc:
-        raise UsageError(_("cannot read {path}: {error}").format(
-            path=path, error=tr(os_reason(exc)))) from None
-    if not looks_like_json(head):
-        raise UsageError(_("{path} is not a certificate: give a .json file from the spool "
-                           "(ardoise spool list)").format(path=path))
+    json_head(path, _("{path}: no such file"),
+              _("{path} is not a certificate: give a .json file from the spool "
+                "(ardoise spool list)"))
     try:
         doc = load(path)
     except CertificateError as exc:

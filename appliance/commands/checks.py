@@ -10,6 +10,7 @@ from pathlib import Path
 
 from appliance.errors import UsageError, os_reason
 from appliance.i18n import _, tr
+from appliance.output import looks_like_json
 
 
 def require_block_device(path: str) -> None:
@@ -20,6 +21,21 @@ def require_block_device(path: str) -> None:
         raise UsageError(_("{path}: no such device").format(path=path)) from None
     if not stat.S_ISBLK(mode):
         raise UsageError(_("{path}: not a block device").format(path=path))
+
+
+def json_head(path: Path, missing: str, not_json: str) -> None:
+    """Exit 2 with one sentence unless `path` can be read and starts like a JSON object.
+    `missing` and `not_json` are translated sentences with a {path} field."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except FileNotFoundError:
+        raise UsageError(missing.format(path=path)) from None
+    except OSError as exc:
+        raise UsageError(_("cannot read {path}: {error}").format(
+            path=path, error=tr(os_reason(exc)))) from None
+    if not looks_like_json(head):
+        raise UsageError(not_json.format(path=path))
 
 
 def key_file_error(path: Path, exc: Exception, private: bool = False) -> UsageError:

@@ -23,18 +23,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from appliance.commands.checks import key_file_error, require_block_device
+from appliance.commands.checks import json_head, key_file_error, require_block_device
 from appliance.errors import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
     Refused,
     UsageError,
-    os_reason,
 )
 from appliance.i18n import _, format_number, format_rate, format_size, tr
 from appliance.interrupt import Stopper
-from appliance.output import emit_json, looks_like_json, say, warn
+from appliance.output import emit_json, say, warn
 from erasure.discovery import NotAWholeDisk, resolve
 from erasure.disk import Disk
 from erasure.methods.base import Progress
@@ -237,18 +236,10 @@ def check_manifest(location: str) -> None:
         raise UsageError(_("{location}: give a manifest path or an http:// or https:// "
                            "address").format(location=location))
     path = Path(parts.path if parts.scheme == "file" else location)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except FileNotFoundError:
-        raise UsageError(_("{path}: no such manifest").format(path=path)) from None
-    except OSError as exc:
-        raise UsageError(_("cannot read {path}: {error}").format(
-            path=path, error=tr(os_reason(exc)))) from None
-    if not looks_like_json(head):
-        raise UsageError(_("{path} is not an image manifest: give the .manifest.json that "
-                           "`ardoise image build` wrote (a raw disk image is built first: "
-                           "ardoise image build {path} --out DIR)").format(path=path))
+    json_head(path, _("{path}: no such manifest"),
+              _("{path} is not an image manifest: give the .manifest.json that "
+                "`ardoise image build` wrote (a raw disk image is built first: "
+                "ardoise image build {path} --out DIR)"))
 
 
 def run_write(args: argparse.Namespace) -> int:

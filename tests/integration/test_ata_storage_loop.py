@@ -4,7 +4,6 @@ stick read-only no, tmpfs no), and the size the kernel sees after a rescan."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ from erasure import runner
 from tests.integration.loopdev import Loops, MiB
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def loops(real_commands: None, tmp_path: Path) -> Iterator[Loops]:
-    box = Loops(tmp_path)
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 def test_journal_persistence_follows_the_real_mount(loops: Loops, tmp_path: Path) -> None:

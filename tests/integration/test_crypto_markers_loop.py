@@ -9,8 +9,6 @@ does), or a drive that answers success and does nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,15 +21,6 @@ from tests.integration.loopdev import Loops, MiB, count_markers
 
 pytestmark = pytest.mark.integration
 SIZE = 64 * MiB
-
-
-@pytest.fixture
-def loops(real_commands: None, tmp_path: Path) -> Iterator[Loops]:
-    box = Loops(tmp_path)
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 class LoopCrypto:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,6 @@ from erasure.discovery import NotAWholeDisk, SystemState, discover, read_system_
 from tests.integration.loopdev import Loops, MiB
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def loops(real_commands: None, tmp_path: Path) -> Iterator[Loops]:
-    box = Loops(tmp_path)
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 def _devno(path: str) -> str:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ from tests.integration.loopdev import (
 
 pytestmark = pytest.mark.integration
 SIZE = 64 * MiB
-
-
-@pytest.fixture
-def loops(real_commands: None, tmp_path: Path) -> Iterator[Loops]:
-    box = Loops(tmp_path)
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 def ardoise(*argv: str, input: str | None = None) -> runner.Result:
