@@ -141,7 +141,21 @@ def test_wrong_pin_is_refused_with_a_clear_message_and_nothing_is_sent(
 
 # --- the site's proxy -----------------------------------------------------------------------
 
-class ConnectProxy:
+class LocalServer:
+    """An HTTP server on 127.0.0.1 in a thread: `serve(Handler)`, then `url`, `close()`."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class ConnectProxy(LocalServer):
     """An HTTP proxy that only tunnels (CONNECT host:port), as a site's proxy does for
     https; it records what it was asked."""
 
@@ -163,14 +177,7 @@ class ConnectProxy:
                 upstream.close()
                 self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 def pipe(a: socket.socket, b: socket.socket) -> None:
@@ -210,7 +217,7 @@ def test_delivery_goes_through_the_configured_proxy_and_the_pin_still_holds(
 
 # --- a captive portal -------------------------------------------------------------------------
 
-class Portal:
+class Portal(LocalServer):
     """What a hotel's or a donor's guest network answers before its sign-in page is
     accepted: every request redirected (302) to the sign-in page, or that page itself."""
 
@@ -239,14 +246,7 @@ class Portal:
 
             do_GET = do_POST = answer
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 @pytest.mark.parametrize("redirect", [True, False], ids=["302-redirect", "200-html"])
